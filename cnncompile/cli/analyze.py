@@ -1,0 +1,63 @@
+"""`cnncompile analyze` and `cnncompile expand`: static views of a spec."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import command
+from .common import load_graph, load_spec_cli, spec_options
+
+
+class Format(str, Enum):
+    table = "table"
+    tree = "tree"
+    json = "json"
+    textbook = "textbook"
+
+
+@command("analyze")
+def analyze(
+    spec: Path = typer.Argument(..., help="The spec file (YAML, or a bare layer list)."),
+    input: Optional[str] = spec_options.input,
+    classes: Optional[int] = spec_options.classes,
+    batch: int = typer.Option(1, "--batch", min=1, help="Batch size for activation memory."),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", min=1, help="table: group nodes by their first K name segments; "
+        "tree: show K levels."),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+) -> None:
+    """Shapes, parameters, MACs, memory and receptive fields of every layer, and totals.
+
+    Exact and instant: nothing is allocated but shapes. `--format textbook` reproduces the
+    textbook's structure dump line for line; `--format json` is the stable machine-readable
+    form (schema cnncompile.analysis/1).
+    """
+    from ..analysis import analyze_graph, render_json, render_table, render_textbook, render_tree
+
+    graph = load_graph(spec, input, classes)
+    a = analyze_graph(graph, batch)
+    if format is Format.table:
+        out = render_table(a, depth)
+    elif format is Format.tree:
+        out = render_tree(a, depth)
+    elif format is Format.json:
+        out = render_json(a)
+    else:
+        out = render_textbook(a)
+    typer.echo(out, nl=False)
+
+
+@command("expand")
+def expand(
+    spec: Path = typer.Argument(..., help="The spec file."),
+    input: Optional[str] = spec_options.input,
+    classes: Optional[int] = spec_options.classes,
+) -> None:
+    """Print the fully expanded layer list (every macro substituted) as YAML."""
+    from ..frontend.dump import expanded_yaml
+
+    typer.echo(expanded_yaml(load_spec_cli(spec, input, classes)), nl=False)

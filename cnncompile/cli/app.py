@@ -1,0 +1,74 @@
+"""The Typer app and the one place where errors turn into exit codes.
+
+Every command module registers on ``app``; commands parse options, call the library and print.
+A :class:`~cnncompile.errors.CnnCompileError` is a user's mistake: one line on stderr, exit 2.
+Anything else is a bug: a one-line summary, exit 1. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+import typer
+
+from ..errors import CnnCompileError
+
+app = typer.Typer(
+    name="cnncompile",
+    help="Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+state = {"debug": False}
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX."""
+    state["debug"] = debug
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Decorator: user mistakes -> one line + exit 2; bugs -> one line + exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CnnCompileError as e:
+            if state["debug"]:
+                raise
+            raise fail(str(e), 2) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as e:  # a bug in cnncompile: say so in one line
+            if state["debug"]:
+                raise
+            raise fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the "
+                       "traceback)", 1) from None
+
+    return wrapper
+
+
+def command(*args, **kwargs):
+    """``app.command`` with :func:`handle_errors` applied."""
+
+    def deco(fn):
+        return app.command(*args, **kwargs)(handle_errors(fn))
+
+    return deco

@@ -1,0 +1,184 @@
+"""Safe YAML loading that remembers where every list and mapping came from.
+
+Lists and dicts come back as :class:`LList` / :class:`LDict`, plain ``list``/``dict`` subclasses
+that carry a :class:`~cnncompile.errors.Location` for themselves and for each item or value, so
+that every later error can point at a file and line. Loading is bounded: a file larger than
+``MAX_FILE_BYTES`` or a document that expands (anchors and aliases included) into more than
+``MAX_YAML_NODES`` values is refused before it can exhaust memory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ..errors import DslSyntaxError, Location
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_YAML_NODES = 200_000
+
+
+class LList(list):
+    """A list with the location of itself and of each item."""
+
+    loc: Location = Location()
+    item_locs: list
+
+    def item_loc(self, i: int) -> Location:
+        locs = getattr(self, "item_locs", None)
+        return locs[i] if locs and i < len(locs) else self.loc
+
+
+class LDict(dict):
+    """A dict with the location of itself and of each value."""
+
+    loc: Location = Location()
+    value_locs: dict
+
+    def value_loc(self, key) -> Location:
+        locs = getattr(self, "value_locs", None)
+        return locs.get(key, self.loc) if locs else self.loc
+
+
+def make_list(items, loc: Location, item_locs=None) -> LList:
+    out = LList(items)
+    out.loc = loc
+    out.item_locs = list(item_locs) if item_locs is not None else [loc] * len(out)
+    return out
+
+
+def make_dict(items: dict, loc: Location, value_locs=None) -> LDict:
+    out = LDict(items)
+    out.loc = loc
+    out.value_locs = dict(value_locs) if value_locs is not None else {k: loc for k in out}
+    return out
+
+
+_UNQUOTED_PLACEHOLDER = re.compile(r"(?:^|[\s,\[{:])(#[A-Za-z_]\w*)")
+
+
+def unquoted_placeholder(line_text: str) -> str | None:
+    """The first ``#name`` on a line that YAML would read as a comment, if any."""
+    in_quote = None
+    for i, ch in enumerate(line_text):
+        if in_quote:
+            if ch == in_quote:
+                in_quote = None
+        elif ch in "'\"":
+            in_quote = ch
+        elif ch == "#":
+            m = _UNQUOTED_PLACEHOLDER.match(line_text, max(i - 1, 0))
+            if m and (i == 0 or line_text[i - 1] in " \t,[{:"):
+                return m.group(1)
+            return None
+    return None
+
+
+def placeholder_hint(lines: list[str], line_no: int) -> str | None:
+    """Plain-words explanation when line ``line_no`` (1-based) has an unquoted ``#name``."""
+    if 1 <= line_no <= len(lines):
+        name = unquoted_placeholder(lines[line_no - 1])
+        if name:
+            return (
+                f"the placeholder {name} is not quoted, so YAML reads it as a comment; "
+                f"write '{name}' (in quotes)"
+            )
+    return None
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refusing missing, huge, binary and non-UTF-8 files with one line."""
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DslSyntaxError(f"cannot read the spec: {e.strerror}", Location(shown)) from None
+    if path.is_dir():
+        raise DslSyntaxError("is a folder, not a spec file", Location(shown))
+    if size > MAX_FILE_BYTES:
+        raise DslSyntaxError(
+            f"the file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}", Location(shown)
+        )
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise DslSyntaxError("this is a binary file, not a YAML spec", Location(shown))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DslSyntaxError("the file is not UTF-8 text", Location(shown, line)) from None
+
+
+class _Builder:
+    """Turns a composed YAML node tree into LList/LDict values, counting every value built."""
+
+    def __init__(self, file: str, loader: yaml.SafeLoader):
+        self.file = file
+        self.loader = loader
+        self.count = 0
+
+    def loc(self, node) -> Location:
+        return Location(self.file, node.start_mark.line + 1)
+
+    def build(self, node):
+        self.count += 1
+        if self.count > MAX_YAML_NODES:
+            raise DslSyntaxError(
+                f"the document expands to more than {MAX_YAML_NODES:,} values "
+                "(anchors and aliases included); this limit keeps hostile files harmless",
+                self.loc(node),
+            )
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.build(n) for n in node.value]
+            return make_list(items, self.loc(node), [self.loc(n) for n in node.value])
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            out, locs = {}, {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node)
+                if isinstance(key, (list, dict)):
+                    raise DslSyntaxError("a mapping key must be a plain value", self.loc(key_node))
+                if key in out:
+                    raise DslSyntaxError(f"the key {key!r} appears twice", self.loc(key_node))
+                out[key] = self.build(value_node)
+                locs[key] = self.loc(value_node)
+            return make_dict(out, self.loc(node), locs)
+        return self.loader.construct_object(node, deep=True)
+
+
+# file name -> its lines, so that later checks can explain an unquoted placeholder
+SOURCE_LINES: dict[str, list[str]] = {}
+
+
+def hint_at(loc: Location) -> str | None:
+    """The unquoted-placeholder explanation for the line at ``loc``, if it has one."""
+    return placeholder_hint(SOURCE_LINES.get(loc.file or "", []), loc.line or 0)
+
+
+def load_yaml(text: str, file: str):
+    """Parse one YAML document from ``text`` into located values. ``file`` names it in errors."""
+    lines = text.splitlines()
+    SOURCE_LINES[file] = lines
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise DslSyntaxError("the file is empty", Location(file))
+        return _Builder(file, loader).build(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        hint = None
+        if line:
+            for ln in (line, line - 1):
+                hint = hint or placeholder_hint(lines, ln)
+        problem = (e.problem or str(e)).strip()
+        raise DslSyntaxError(hint or f"invalid YAML: {problem}", Location(file, line)) from None
+    except yaml.YAMLError as e:
+        raise DslSyntaxError(f"invalid YAML: {e}", Location(file)) from None
+    except RecursionError:
+        raise DslSyntaxError("the YAML nests too deeply", Location(file)) from None
+    finally:
+        loader.dispose()

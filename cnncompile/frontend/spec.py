@@ -1,0 +1,308 @@
+"""Reading a spec file: top-level keys, includes, macros, the output head and `train:` defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DslSyntaxError, Location
+from . import layers as L
+from .build import LayerBuilder, Macro, normalise_placeholder
+from .options import closest, non_negative_int, number, positive_int, choice
+from .source import LDict, LList, load_yaml, read_text
+
+TOP_KEYS = ("name", "description", "include", "input", "output", "macros", "layers", "train")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+# `train:` keys -> parsers; `cnncompile train` flags override these.
+TRAIN_KEYS = {
+    "epochs": positive_int,
+    "batch_size": positive_int,
+    "optimizer": choice("adam", "sgd", "momentum"),
+    "learning_rate": number(0, 10, low_open=True),
+    "l2_decay": number(0, 1),
+    "l1_decay": number(0, 1),
+    "report": positive_int,
+    "seed": non_negative_int,
+    "init": choice("normal", "he"),
+    "momentum": number(0, 1, high_open=True),
+    "lr_schedule": choice("constant", "cosine", "step"),
+    "augment": choice("none", "flip", "flip_shift"),
+    "validation": number(0, 0.5),
+}
+
+
+@dataclass(frozen=True)
+class Head:
+    """One output head: its name, its number of outputs and optional class labels."""
+
+    name: str
+    size: int
+    labels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """The task: ``kind`` is 'classes' (softmax per head), 'binary' or 'regression'."""
+
+    kind: str
+    heads: tuple[Head, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(h.size for h in self.heads)
+
+
+@dataclass
+class Spec:
+    """A fully read spec: every macro expanded, every option validated."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output: OutputSpec
+    layers: L.Serial
+    description: str = ""
+    train: dict = field(default_factory=dict)
+    path: str | None = None
+    text: str = ""
+    loc: Location = field(default_factory=Location)
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def _located(raw, key, default: Location) -> Location:
+    return raw.value_loc(key) if isinstance(raw, LDict) else default
+
+
+def parse_input_shape(value, loc: Location) -> tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.replace("x", ",").split(",")]
+        except ValueError:
+            value = None
+    ok = isinstance(value, list) and len(value) in (1, 3) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    )
+    if not ok:
+        raise DslSyntaxError(
+            f"`input` must be [H, W, C] or [N] with positive integers. Received: {value!r}", loc
+        )
+    return tuple(value)
+
+
+def parse_output(value, loc: Location) -> OutputSpec:
+    """``classes``/``labels`` | ``heads`` | ``binary`` | ``regression`` (spec-format section 4)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"classes": value}
+    if not isinstance(value, dict):
+        raise DslSyntaxError(f"`output` must be a mapping such as {{classes: 10}}. Received: {value!r}", loc)
+    kinds = [k for k in ("classes", "labels", "heads", "binary", "regression") if k in value]
+    unknown = [k for k in value if k not in ("classes", "labels", "heads", "binary", "regression")]
+    if unknown:
+        valid = ["classes", "labels", "heads", "binary", "regression"]
+        raise DslSyntaxError(f"unknown `output` key {unknown[0]!r}{closest(unknown[0], valid)}", loc)
+
+    def where(key):
+        return _located(value, key, loc)
+
+    def count(key):
+        try:
+            return positive_int(value[key])
+        except ValueError as e:
+            raise DslSyntaxError(f"`output.{key}` {e}", where(key)) from None
+
+    if "heads" in value:
+        if len(kinds) > 1 and set(kinds) != {"heads"}:
+            raise DslSyntaxError("give `heads` alone, not with classes/labels/binary/regression", loc)
+        heads = value["heads"]
+        if not isinstance(heads, dict) or not heads:
+            raise DslSyntaxError("`output.heads` must map head names to class counts", where("heads"))
+        out = []
+        for name, size in heads.items():
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise DslSyntaxError(f"head name {name!r} must be letters, digits, _ . -", where("heads"))
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise DslSyntaxError(f"head {name!r} needs a positive class count. Received: {size!r}", where("heads"))
+            out.append(Head(name, size))
+        return OutputSpec("classes", tuple(out))
+    if "binary" in value:
+        if value["binary"] is not True or len(kinds) > 1:
+            raise DslSyntaxError("`output.binary` must be true, and alone", where("binary"))
+        return OutputSpec("binary", (Head("output", 1),))
+    if "regression" in value:
+        if len(kinds) > 1:
+            raise DslSyntaxError("`output.regression` must be alone", where("regression"))
+        return OutputSpec("regression", (Head("output", count("regression")),))
+    labels = value.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels) or not labels:
+            raise DslSyntaxError("`output.labels` must be a list of names", where("labels"))
+        labels = tuple(str(x) for x in labels)
+    if "classes" in value:
+        k = count("classes")
+        if labels is not None and len(labels) != k:
+            raise DslSyntaxError(f"`output.labels` has {len(labels)} names for {k} classes", where("labels"))
+    elif labels is not None:
+        k = len(labels)
+    else:
+        raise DslSyntaxError("`output` needs classes, labels, heads, binary or regression", loc)
+    return OutputSpec("classes", (Head("output", k, labels),))
+
+
+def parse_train(value, loc: Location) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DslSyntaxError("`train` must be a mapping of training defaults", loc)
+    out = {}
+    for key, v in value.items():
+        if key not in TRAIN_KEYS:
+            raise DslSyntaxError(
+                f"unknown `train` option {key!r}{closest(key, TRAIN_KEYS)}; valid: {', '.join(TRAIN_KEYS)}",
+                _located(value, key, loc),
+            )
+        try:
+            out[key] = TRAIN_KEYS[key](v)
+        except ValueError as e:
+            raise DslSyntaxError(f"`train.{key}` {e}", _located(value, key, loc)) from None
+    return out
+
+
+def _macro_defs(raw, file_loc: Location) -> dict[str, Macro]:
+    if not isinstance(raw, LDict) or "macros" not in raw or raw["macros"] is None:
+        return {}
+    defs = raw["macros"]
+    where = raw.value_loc("macros")
+    if not isinstance(defs, dict):
+        raise DslSyntaxError("`macros` must map macro names to layer expressions", where)
+    out = {}
+    for name, body in defs.items():
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise DslSyntaxError(f"macro name {name!r} must be letters, digits, _ . -", where)
+        out[name] = Macro(name, body, _located(defs, name, where))
+    return out
+
+
+def collect_macros(raw, path: Path | None, shown: str, stack: tuple = ()) -> dict[str, Macro]:
+    """This file's macros over those of its includes (transitively); cycles are errors."""
+    included: dict[str, tuple[Macro, str]] = {}
+    if isinstance(raw, LDict) and raw.get("include") is not None:
+        inc = raw["include"]
+        inc_loc = raw.value_loc("include")
+        if isinstance(inc, str):
+            inc = [inc]
+        if not isinstance(inc, list) or not all(isinstance(p, str) for p in inc):
+            raise DslSyntaxError("`include` must be a list of file paths", inc_loc)
+        base = path.parent if path else Path.cwd()
+        seen_files = set()
+        for rel in inc:
+            target = (base / rel).resolve()
+            if target in stack or (path and target == path.resolve()):
+                chain = " > ".join(p.name for p in stack + (target,))
+                raise DslSyntaxError(f"include cycle: {chain}", inc_loc)
+            if target in seen_files:
+                continue
+            seen_files.add(target)
+            if not target.exists():
+                raise DslSyntaxError(f"included file {rel!r} does not exist (looked at {target})", inc_loc)
+            sub_shown = str(Path(shown).parent / rel) if shown else str(target)
+            sub_raw = load_yaml(read_text(target), sub_shown)
+            sub_stack = stack + ((path.resolve(),) if path else ()) 
+            for name, macro in collect_macros(sub_raw, target, sub_shown, sub_stack).items():
+                if name in included and included[name][1] != str(target):
+                    other = included[name][0].loc
+                    raise DslSyntaxError(
+                        f"macro {name!r} is defined in two included files: {other.file} and "
+                        f"{macro.loc.file}",
+                        inc_loc,
+                    )
+                included[name] = (macro, str(target))
+    macros = {name: m for name, (m, _) in included.items()}
+    macros.update(_macro_defs(raw, Location(shown)))
+    return macros
+
+
+def load_spec(
+    path: str | Path,
+    input_shape: tuple[int, ...] | None = None,
+    output: OutputSpec | None = None,
+) -> Spec:
+    """Read, validate and expand the spec at ``path``.
+
+    ``input_shape`` and ``output`` override the file's own (and are required when the file is a
+    bare layer list).
+
+    Raises:
+        DslSyntaxError: with file, line and layer path, for any mistake in the spec.
+    """
+    path = Path(path)
+    shown = str(path)
+    text = read_text(path)
+    return parse_spec(text, shown, path, input_shape, output)
+
+
+def parse_spec(text, shown="<spec>", path=None, input_shape=None, output=None) -> Spec:
+    """Like :func:`load_spec`, from text; ``path`` resolves includes."""
+    raw = load_yaml(text, shown)
+    file_loc = Location(shown, 1)
+    if isinstance(raw, LList):
+        doc = {"layers": raw}
+        name = path.stem if path else "model"
+    elif isinstance(raw, LDict):
+        doc = raw
+        unknown = [k for k in raw if k not in TOP_KEYS]
+        if unknown:
+            k = unknown[0]
+            raise DslSyntaxError(
+                f"unknown top-level key {k!r}{closest(k, TOP_KEYS)}; valid: {', '.join(TOP_KEYS)}",
+                raw.value_loc(k),
+            )
+        name = raw.get("name", path.stem if path else None)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise DslSyntaxError(
+                f"`name` must be letters, digits, _ . - only. Received: {name!r}",
+                _located(raw, "name", file_loc),
+            )
+    else:
+        raise DslSyntaxError(
+            f"a spec must be a mapping (name, input, output, layers) or a layer list; "
+            f"this file holds a {type(raw).__name__}",
+            file_loc,
+        )
+    if "layers" not in doc:
+        raise DslSyntaxError("`layers` is required", file_loc)
+
+    if input_shape is None:
+        if doc.get("input") is None:
+            raise DslSyntaxError("`input` is required (in the spec or as --input H,W,C)", file_loc)
+        input_shape = parse_input_shape(doc["input"], _located(doc, "input", file_loc))
+    if output is None:
+        if doc.get("output") is None:
+            raise DslSyntaxError("`output` is required (in the spec or as --classes K)", file_loc)
+        output = parse_output(doc["output"], _located(doc, "output", file_loc))
+
+    description = doc.get("description") or ""
+    macros = collect_macros(raw, path, shown)
+    builder = LayerBuilder(macros)
+    layers_loc = _located(doc, "layers", file_loc)
+    root = builder.build_list(doc["layers"], layers_loc, "layers")
+    train = parse_train(doc.get("train"), _located(doc, "train", file_loc))
+    return Spec(
+        name=name,
+        input_shape=input_shape,
+        output=output,
+        layers=root,
+        description=str(description),
+        train=train,
+        path=str(path) if path else None,
+        text=text,
+        loc=file_loc,
+    )
+
+
+__all__ = ["Spec", "OutputSpec", "Head", "load_spec", "parse_spec", "parse_input_shape",
+           "normalise_placeholder"]
