@@ -15,7 +15,7 @@ from . import layers as L
 from .options import KINDS, SCHEMAS, REQUIRED, Unfilled, closest, parse_options
 from .source import LDict, LList, make_dict, make_list
 
-MAX_LAYERS = 50_000  # expanded layers (loop copies included) in one model
+MAX_LAYERS = 10_000  # expanded layers (loop copies included); ResNet-152 needs ~700
 MAX_DEPTH = 200  # nesting of layer expressions and macro calls
 
 _DOLLAR = re.compile(r"^\$([A-Za-z_]\w*)$")

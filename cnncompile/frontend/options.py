@@ -19,7 +19,11 @@ class Unfilled(Exception):
 
 def closest(word: str, choices) -> str:
     """' (did you mean X?)' for the nearest valid names, or ''."""
-    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, str(word), str(c)).ratio(), str(c)) for c in choices),
+        reverse=True,
+    )
+    near = [c for r, c in scored if r >= 0.6 and r >= scored[0][0] - 0.1][:3]
     if not near:
         return ""
     return " (did you mean " + " or ".join(repr(n) for n in near) + "?)"

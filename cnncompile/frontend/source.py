@@ -161,8 +161,9 @@ def load_yaml(text: str, file: str):
     """Parse one YAML document from ``text`` into located values. ``file`` names it in errors."""
     lines = text.splitlines()
     SOURCE_LINES[file] = lines
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise DslSyntaxError("the file is empty", Location(file))
@@ -170,15 +171,20 @@ def load_yaml(text: str, file: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
-        hint = None
-        if line:
-            for ln in (line, line - 1):
-                hint = hint or placeholder_hint(lines, ln)
+        for ln in (line, line - 1) if line else ():
+            hint = placeholder_hint(lines, ln)
+            if hint:
+                raise DslSyntaxError(hint, Location(file, ln)) from None
         problem = (e.problem or str(e)).strip()
-        raise DslSyntaxError(hint or f"invalid YAML: {problem}", Location(file, line)) from None
+        raise DslSyntaxError(f"invalid YAML: {problem}", Location(file, line)) from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        raise DslSyntaxError(f"invalid YAML: character {e.character!r} is not allowed",
+                             Location(file, line)) from None
     except yaml.YAMLError as e:
         raise DslSyntaxError(f"invalid YAML: {e}", Location(file)) from None
     except RecursionError:
         raise DslSyntaxError("the YAML nests too deeply", Location(file)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

@@ -1,0 +1,46 @@
+"""Shared fixtures: build specs and graphs from text."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from cnncompile.frontend import parse_spec
+from cnncompile.ir import lower
+
+
+def _spec(text: str, name: str = "t.yaml", path=None):
+    return parse_spec(textwrap.dedent(text), name, path)
+
+
+def _graph(layers: str, input: str = "[8, 8, 3]", output: str = "{classes: 2}"):
+    text = f"name: t\ninput: {input}\noutput: {output}\nlayers: {layers}\n"
+    g = lower(parse_spec(text, "t.yaml"))
+    g.lint()
+    return g
+
+
+@pytest.fixture
+def make_spec():
+    """make_spec(yaml_text) -> Spec (the text is dedented)."""
+    return _spec
+
+
+@pytest.fixture
+def make_graph():
+    """make_graph('[[conv, {ksize: 3, chn: 4}]]', input='[8, 8, 3]') -> linted Graph."""
+    return _graph
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write('a.yaml', text) -> path, with the text dedented."""
+
+    def _write(name: str, text: str):
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return _write
