@@ -8,7 +8,7 @@ import yaml
 
 from . import layers as L
 from .options import REQUIRED, SCHEMAS
-from .spec import Spec
+from .spec import OutputSpec, Spec
 
 
 def _pair(v: tuple):
@@ -86,10 +86,27 @@ _FlowDumper.add_representer(
     dict, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True))
 
 
+def output_to_dsl(output: OutputSpec) -> dict:
+    """The `output:` mapping that reads back as ``output``."""
+    if output.kind == "binary":
+        return {"binary": True}
+    if output.kind == "regression":
+        return {"regression": output.width}
+    if len(output.heads) > 1:
+        return {"heads": {h.name: h.size for h in output.heads}}
+    head = output.heads[0]
+    return {"labels": list(head.labels)} if head.labels else {"classes": head.size}
+
+
 def expanded_yaml(spec: Spec) -> str:
-    """The spec's hidden layers with every macro expanded, as YAML."""
+    """A standalone spec: the same model with every macro expanded (no macros, no includes)."""
     items = [layer_to_dsl(c) for c in spec.layers.items]
-    head = yaml.safe_dump({"name": spec.name, "input": list(spec.input_shape)},
-                          default_flow_style=None, sort_keys=False)
-    body = yaml.dump(items, Dumper=_FlowDumper, width=100)
-    return head + "layers:\n" + textwrap.indent(body, "  ")
+    def flow(value) -> str:
+        return yaml.dump(value, Dumper=_FlowDumper, width=100, default_flow_style=True).strip()
+
+    text = f"name: {flow(spec.name)}\ninput: {flow(list(spec.input_shape))}\n"
+    text += f"output: {flow(output_to_dsl(spec.output))}\n"
+    text += "layers:\n" + textwrap.indent(yaml.dump(items, Dumper=_FlowDumper, width=100), "  ")
+    if spec.train:
+        text += f"train: {flow(spec.train)}\n"
+    return text
