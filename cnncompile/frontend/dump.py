@@ -88,6 +88,13 @@ _FlowDumper.add_representer(
 
 def output_to_dsl(output: OutputSpec) -> dict:
     """The `output:` mapping that reads back as ``output``."""
+    out = _output_kind(output)
+    if not output.bias:
+        out["bias"] = False
+    return out
+
+
+def _output_kind(output: OutputSpec) -> dict:
     if output.kind == "binary":
         return {"binary": True}
     if output.kind == "regression":
@@ -102,7 +109,8 @@ def expanded_yaml(spec: Spec) -> str:
     """A standalone spec: the same model with every macro expanded (no macros, no includes)."""
     items = [layer_to_dsl(c) for c in spec.layers.items]
     def flow(value) -> str:
-        return yaml.dump(value, Dumper=_FlowDumper, width=100, default_flow_style=True).strip()
+        text = yaml.dump(value, Dumper=_FlowDumper, width=100, default_flow_style=True)
+        return text.removesuffix("...\n").strip()  # a bare scalar gets a document-end marker
 
     text = f"name: {flow(spec.name)}\ninput: {flow(list(spec.input_shape))}\n"
     text += f"output: {flow(output_to_dsl(spec.output))}\n"

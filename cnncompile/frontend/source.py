@@ -17,7 +17,7 @@ import yaml
 from ..errors import DslSyntaxError, Location
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_YAML_NODES = 200_000
+MAX_YAML_NODES = 100_000
 
 
 class LList(list):

@@ -49,6 +49,7 @@ class OutputSpec:
 
     kind: str
     heads: tuple[Head, ...]
+    bias: bool = True  # (ext) `output: {..., bias: false}`: the output layer without biases
 
     @property
     def width(self) -> int:
@@ -100,10 +101,17 @@ def parse_output(value, loc: Location) -> OutputSpec:
         value = {"classes": value}
     if not isinstance(value, dict):
         raise DslSyntaxError(f"`output` must be a mapping such as {{classes: 10}}. Received: {value!r}", loc)
+    if "bias" in value:
+        value = dict(value)
+        bias = value.pop("bias")
+        if not isinstance(bias, bool):
+            raise DslSyntaxError(f"`output.bias` must be true or false. Received: {bias!r}", loc)
+        out = parse_output(value, loc)
+        return OutputSpec(out.kind, out.heads, bias)
     kinds = [k for k in ("classes", "labels", "heads", "binary", "regression") if k in value]
     unknown = [k for k in value if k not in ("classes", "labels", "heads", "binary", "regression")]
     if unknown:
-        valid = ["classes", "labels", "heads", "binary", "regression"]
+        valid = ["classes", "labels", "heads", "binary", "regression", "bias"]
         raise DslSyntaxError(f"unknown `output` key {unknown[0]!r}{closest(unknown[0], valid)}", loc)
 
     def where(key):

@@ -70,7 +70,8 @@ class Lowerer:
         root = Block("model", "serial", self.shape(x), self.shape(x))
         y = self.sequence(self.spec.layers.items, x, "", root)
         out_block = Block(OUTPUT, "output", self.shape(y), ())
-        y = self.dense(OUTPUT, y, self.spec.output.width, True, "none", self.spec.loc, out_block)
+        y = self.dense(OUTPUT, y, self.spec.output.width, self.spec.output.bias, "none",
+                       self.spec.loc, out_block)
         out_block.out_shape = self.shape(y)
         out_block.from_input = out_block.in_shape == self.spec.input_shape and not root.children
         root.children.append(out_block)
