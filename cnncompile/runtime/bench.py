@@ -1,0 +1,80 @@
+"""Latency percentiles and throughput of an exported model, and the NumPy engine's beside it.
+
+Each measurement warms up, then calls the model until both a minimum number of calls and a
+minimum time are reached, on a fixed random batch. Throughput is samples per second over all
+timed calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call latencies of one batch size, in seconds."""
+
+    batch: int
+    seconds: tuple[float, ...]
+
+    def percentile_ms(self, q: float) -> float:
+        """The ``q``-th percentile latency in milliseconds."""
+        return float(np.percentile(self.seconds, q)) * 1e3
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second over every timed call."""
+        return self.batch * len(self.seconds) / sum(self.seconds)
+
+
+def time_calls(fn: Callable[[], object], batch: int, min_seconds: float = 1.0,
+               min_calls: int = 5, warmup: int = 2, max_calls: int = 100_000) -> Timing:
+    """Call ``fn`` ``warmup`` times, then until ``min_calls`` and ``min_seconds`` are both met."""
+    for _ in range(warmup):
+        fn()
+    laps: list[float] = []
+    start = time.perf_counter()
+    while len(laps) < max_calls and (len(laps) < min_calls
+                                     or time.perf_counter() - start < min_seconds):
+        t = time.perf_counter()
+        fn()
+        laps.append(time.perf_counter() - t)
+    return Timing(batch, tuple(laps))
+
+
+def sample_batch(shape: tuple[int, ...], batch: int, seed: int = 0) -> np.ndarray:
+    """A fixed random float32 batch of per-sample ``shape`` (pixel-like values 0-1)."""
+    return np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
+
+
+def bench_onnx(model, batch: int, min_seconds: float = 1.0) -> Timing:
+    """Latencies of ``model`` (an OnnxModel) on a batch of ``batch`` samples."""
+    feed = {model.input_name: model.prepare(sample_batch(model.input_shape, batch))}
+    return time_calls(lambda: model.session.run(None, feed), batch, min_seconds)
+
+
+def engine_of(model):
+    """The IR graph and fresh parameters of an exported model, from the spec in its metadata.
+
+    The weights' values do not change the engine's speed, so the initialisation stands in.
+    """
+    from ..engine import init_params
+    from ..frontend import parse_spec
+    from ..ir import lower
+
+    graph = lower(parse_spec(model.metadata["spec"], f"{model.path.name} (metadata)"))
+    return graph, init_params(graph, seed=0)
+
+
+def bench_engine(graph, params, batch: int, min_seconds: float = 1.0) -> Timing:
+    """Latencies of the NumPy engine's inference forward on a batch of ``batch`` samples."""
+    from ..engine import Executor
+
+    ex = Executor(graph)
+    x = sample_batch(graph.input_shape, batch)
+    return time_calls(lambda: ex.forward(params, x, training=False), batch, min_seconds,
+                      min_calls=2, warmup=1)

@@ -1,0 +1,79 @@
+"""onnxruntime sessions and the choice of execution provider.
+
+``auto`` takes CUDA when onnxruntime-gpu is installed and its CUDA provider starts (a GPU is
+there), otherwise the CPU; ``cuda`` asks for the GPU and falls back to the CPU with a ``note``
+saying why instead of failing; ``cpu`` is the CPU. onnxruntime-gpu present without a working
+GPU also gives a note.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Session:
+    """An onnxruntime InferenceSession, the provider that runs it and a note for the user."""
+
+    session: object
+    provider: str
+    note: str | None = None
+
+
+def requested_providers(provider: str) -> tuple[list[str], str | None]:
+    """Providers to ask onnxruntime for, and a note when the request cannot be met."""
+    import onnxruntime as ort
+
+    if provider not in PROVIDER_CHOICES:
+        raise DataError(f"`--provider` must be one of {', '.join(PROVIDER_CHOICES)}. "
+                        f"Received: {provider!r}")
+    if provider == "cpu":
+        return [CPU], None
+    if CUDA in ort.get_available_providers():
+        return [CUDA, CPU], None
+    if provider == "cuda":
+        return [CPU], ("CUDA requested, but this onnxruntime has no CUDAExecutionProvider "
+                       "(install onnxruntime-gpu, e.g. pip install 'cnncompile[gpu]'); running "
+                       "on the CPU")
+    return [CPU], None  # auto on a CPU-only install: the CPU is what was asked for
+
+
+def open_session(model: str | Path | bytes, provider: str = "auto",
+                 threads: int | None = None) -> Session:
+    """An inference session on ``model`` (a path or serialised bytes) with ``provider``.
+
+    Raises:
+        DataError: the file is missing or onnxruntime cannot load it.
+    """
+    import onnxruntime as ort
+
+    providers, note = requested_providers(provider)
+    if isinstance(model, (str, Path)):
+        if not Path(model).is_file():
+            raise DataError(f"{model}: no such ONNX model file")
+        model = str(model)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        with warnings.catch_warnings():  # a provider that does not start is our note's job
+            warnings.simplefilter("ignore")
+            session = ort.InferenceSession(model, opts, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types
+        where = model if isinstance(model, str) else "model"
+        raise DataError(f"{where}: onnxruntime cannot load it "
+                        f"({str(e).strip().splitlines()[0]})") from None
+    used = session.get_providers()[0]
+    if CUDA in providers and used != CUDA:
+        note = ("onnxruntime-gpu is installed but its CUDA provider did not start (no GPU or no "
+                "CUDA libraries?); running on the CPU")
+    return Session(session, used, note)
