@@ -27,7 +27,7 @@ class Location:
             parts.append(self.path)
         return ": ".join(parts)
 
-    def at(self, path: str) -> "Location":
+    def at(self, path: str) -> Location:
         return Location(self.file, self.line, path)
 
 

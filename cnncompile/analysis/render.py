@@ -39,7 +39,7 @@ def _grid(headers: list[str], rows: list[list[str]], right: set[int]) -> list[st
 
     def line(cells):
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     rule = "-" * len(line(["-" * w for w in widths]))
     return [line(headers), rule] + [line(r) for r in rows] + [rule]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import typer
 
@@ -36,7 +36,7 @@ def main(
     state["debug"] = debug
 
 
-def fail(message: str, code: int = 2) -> "typer.Exit":
+def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DslSyntaxError, Location
 from . import layers as L
-from .options import KINDS, SCHEMAS, REQUIRED, Unfilled, closest, parse_options
+from .options import KINDS, REQUIRED, SCHEMAS, Unfilled, closest, parse_options
 from .source import LDict, LList, make_dict, make_list
 
 MAX_LAYERS = 10_000  # expanded layers (loop copies included); ResNet-152 needs ~700

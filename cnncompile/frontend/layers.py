@@ -22,7 +22,7 @@ class Layer:
     kind = "layer"
 
     @property
-    def children(self) -> list["Layer"]:
+    def children(self) -> list[Layer]:
         return []
 
 

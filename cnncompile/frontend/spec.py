@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import DslSyntaxError, Location
 from . import layers as L
 from .build import LayerBuilder, Macro, normalise_placeholder
-from .options import closest, non_negative_int, number, positive_int, choice
+from .options import choice, closest, non_negative_int, number, positive_int
 from .source import LDict, LList, load_yaml, read_text
 
 TOP_KEYS = ("name", "description", "include", "input", "output", "macros", "layers", "train")
@@ -219,7 +219,7 @@ def collect_macros(raw, path: Path | None, shown: str, stack: tuple = ()) -> dic
                 raise DslSyntaxError(f"included file {rel!r} does not exist (looked at {target})", inc_loc)
             sub_shown = str(Path(shown).parent / rel) if shown else str(target)
             sub_raw = load_yaml(read_text(target), sub_shown)
-            sub_stack = stack + ((path.resolve(),) if path else ()) 
+            sub_stack = stack + ((path.resolve(),) if path else ())
             for name, macro in collect_macros(sub_raw, target, sub_shown, sub_stack).items():
                 if name in included and included[name][1] != str(target):
                     other = included[name][0].loc

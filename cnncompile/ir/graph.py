@@ -51,7 +51,7 @@ class Block:
     in_shape: Shape
     out_shape: Shape
     nodes: list[str] = field(default_factory=list)  # IR nodes this block produced directly
-    children: list["Block"] = field(default_factory=list)
+    children: list[Block] = field(default_factory=list)
     layer: object = None  # the frontend layer (for the textbook's pm: column)
     from_input: bool = False  # its input is the model input (the textbook prints a tuple)
 

@@ -15,8 +15,20 @@ from ..errors import Location, ShapeError
 from ..frontend import layers as L
 from ..frontend.spec import Spec
 from .graph import Block, Graph, Node, make_node
-from .ops import (ActAttrs, BatchNormAttrs, ConvAttrs, DenseAttrs, DropoutAttrs, InputAttrs,
-                  NoAttrs, NoiseAttrs, OpShapeError, PoolAttrs, Shape, TileAttrs)
+from .ops import (
+    ActAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DenseAttrs,
+    DropoutAttrs,
+    InputAttrs,
+    NoAttrs,
+    NoiseAttrs,
+    OpShapeError,
+    PoolAttrs,
+    Shape,
+    TileAttrs,
+)
 from .window import axis_window
 
 INPUT = "input"
@@ -79,7 +91,7 @@ class Lowerer:
         return Graph(self.spec.name, self.nodes, INPUT, y, self.spec.output, root)
 
     def sequence(self, items: list[L.Layer], x: str, scope: str, parent: Block) -> str:
-        for layer, name in zip(items, child_names(items)):
+        for layer, name in zip(items, child_names(items), strict=True):
             x = self.layer(layer, x, _join(scope, name), parent)
         return x
 
@@ -129,7 +141,7 @@ class Lowerer:
             return self.sequence(copies, x, name, block)
         if isinstance(layer, L.Parallel):
             outs = [self.layer(c, x, _join(name, n), block)
-                    for c, n in zip(layer.branches, child_names(layer.branches))]
+                    for c, n in zip(layer.branches, child_names(layer.branches), strict=True)]
             if len(outs) == 1:
                 return outs[0]
             return self.node(block, name, "concat", NoAttrs(), outs, loc)
@@ -147,7 +159,7 @@ class Lowerer:
         if len(shape) != 3:
             raise ShapeError(f"needs an [H, W, C] input. Received: input={list(shape)}", loc)
         out = []
-        for axis, (n, k, s, p) in enumerate(zip(shape[:2], ksize, stride, padding)):
+        for axis, (n, k, s, p) in enumerate(zip(shape[:2], ksize, stride, padding, strict=True)):
             if pool and isinstance(p, int) and p > k // 2:
                 raise ShapeError(
                     f"pooling padding must be at most half the window. Received: padding={p}, ksize={k}",
@@ -190,7 +202,7 @@ class Lowerer:
 
     def add(self, layer: L.Add, x: str, name: str, block: Block) -> str:
         outs = [self.layer(c, x, _join(name, n), block)
-                for c, n in zip(layer.branches, child_names(layer.branches))]
+                for c, n in zip(layer.branches, child_names(layer.branches), strict=True)]
         terms = outs + ([x] if layer.x else [])
         target = self.shape(outs[0])
         tiled = []

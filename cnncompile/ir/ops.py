@@ -8,8 +8,8 @@ kernels per op name in their own packages; ``tests/ir/test_registry.py`` checks 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .window import AxisWindow
 

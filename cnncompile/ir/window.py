@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Padding = "str | int"  # 'SAME' | 'VALID' | non-negative int (PyTorch rule)
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class AxisWindow:
         return self.size + self.pad_lo + self.pad_hi
 
 
-def axis_window(size: int, kernel: int, stride: int, padding: "str | int") -> AxisWindow | None:
+def axis_window(size: int, kernel: int, stride: int, padding: str | int) -> AxisWindow | None:
     """Window geometry for input ``size``, or None if no output cell fits.
 
     Textbook rule (spec-format section 3): anchor ``c = (k-1)//2``, stride offset

@@ -2,11 +2,16 @@
 
 import json
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncompile.analysis import analyze_graph, render_json, render_table, render_textbook, render_tree
+from cnncompile.analysis import (
+    analyze_graph,
+    render_json,
+    render_table,
+    render_textbook,
+    render_tree,
+)
 from cnncompile.analysis.report import block_totals
 from cnncompile.errors import ShapeError
 from cnncompile.frontend import parse_spec
