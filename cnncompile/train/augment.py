@@ -1,0 +1,49 @@
+"""Light, vectorised data augmentation for image batches (the spec's ``train.augment``).
+
+- ``flip``: each image is mirrored left-right with probability 1/2.
+- ``flip_shift``: ``flip``, then each image moves by up to ``max(1, min(H, W) // 14)`` pixels
+  (2 for 28x28) in each direction, the uncovered border filled with zeros.
+
+Every random number comes from the training generator, so a resumed run draws the same ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+AUGMENTS = ("none", "flip", "flip_shift")
+
+
+def check_augment(kind: str, input_shape: tuple[int, ...]) -> None:
+    """Refuse augmentation that cannot apply to this input."""
+    if kind not in AUGMENTS:
+        raise DataError(f"unknown augmentation. Received: augment={kind!r}, expected one of "
+                        f"{', '.join(AUGMENTS)}")
+    if kind != "none" and len(input_shape) != 3:
+        raise DataError(f"augment {kind!r} needs an image input [H, W, C]; this model takes "
+                        f"{list(input_shape)}")
+
+
+def augment(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A randomly flipped (and shifted) copy of the NHWC batch ``x``.
+
+    >>> x = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
+    >>> augment(x, "flip", np.random.default_rng(1))[0, 0, :, 0].tolist()
+    [3.0, 2.0, 1.0, 0.0]
+    """
+    if kind == "none":
+        return x
+    n, h, w, _ = x.shape
+    flip = rng.random(n) < 0.5
+    out = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
+    if kind == "flip":
+        return out
+    s = max(1, min(h, w) // 14)
+    dy = rng.integers(-s, s + 1, n)
+    dx = rng.integers(-s, s + 1, n)
+    padded = np.pad(out, ((0, 0), (s, s), (s, s), (0, 0)))
+    rows = (s - dy)[:, None] + np.arange(h)  # output row i reads padded row i + s - dy
+    cols = (s - dx)[:, None] + np.arange(w)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]

@@ -1,0 +1,298 @@
+"""The training loop: minibatch steps, validation, a checkpoint every epoch, nothing lost.
+
+Guarantees:
+
+- Every epoch ends with ``checkpoint.npz`` (atomic) and ``metrics.csv`` in the run folder.
+- A resumed run ends with exactly the weights of an uninterrupted one with the same options:
+  the checkpoint carries the optimiser state, the RNG state (shuffling, augmentation, dropout,
+  noise), and, inside an epoch, the epoch's sample order and running sums.
+- Ctrl-C (SIGINT) is deferred to the end of the current step; the loop then checkpoints that
+  last completed *step* and raises :class:`TrainingInterrupted`. A second Ctrl-C stops at once
+  and keeps the last checkpoint on disk.
+- A NaN or infinite loss raises :class:`DivergedError` naming the epoch and step; the last good
+  checkpoint is kept, never overwritten with broken weights.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import CnnCompileError, DataError
+from .augment import augment, check_augment
+from .checkpoint import Checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import Dataset
+from .metrics import accuracy_columns, history_row, write_metrics_csv
+
+CHECKPOINT = "checkpoint.npz"
+EVAL_BATCH = 500
+
+
+class DivergedError(CnnCompileError):
+    """The loss became NaN or infinite: the options (usually the learning rate) do not work."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: ``message`` says what was saved; ``checkpoint`` is the file to resume from."""
+
+    def __init__(self, message: str, checkpoint: Path | None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class StepInfo:
+    """Progress within an epoch, for progress bars (epochs and steps count from 1)."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    samples: int
+    loss: float  # mean over this epoch's minibatches so far
+    accuracy: dict[str, float]
+    lr: float
+
+
+class TrainHooks:
+    """Callbacks of the loop; the CLI's progress display subclasses this. All are optional."""
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+
+    def on_step(self, info: StepInfo) -> None: ...
+
+    def on_epoch_end(self, row: dict) -> None: ...
+
+
+class _DeferredSigint:
+    """First SIGINT sets ``requested``; the second raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _DeferredSigint:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@dataclass
+class _Epoch:
+    """The epoch in progress: its sample order, steps done and running sums."""
+
+    perm: np.ndarray
+    step: int = 0
+    loss_sum: float = 0.0
+    acc_sums: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # spent in this epoch before a resume
+
+    def sums(self) -> dict:
+        return {"step": self.step, "loss_sum": self.loss_sum, "acc_sums": self.acc_sums,
+                "seconds": self.seconds}
+
+
+class Trainer:
+    """Trains ``graph`` on ``data`` into ``run_dir``, fresh or from a checkpoint.
+
+    Call :meth:`fit`; ``params`` then holds the trained weights and ``history`` one row per
+    epoch (the rows of ``metrics.csv``).
+    """
+
+    def __init__(self, spec, graph, data: Dataset, config: TrainConfig, run_dir: Path,
+                 hooks: TrainHooks | None = None, resume: Checkpoint | None = None):
+        from ..engine import Executor, init_params
+        from ..engine.optim import make_optimizer
+
+        check_augment(config.augment, graph.input_shape)
+        self.spec, self.graph, self.data, self.config = spec, graph, data, config
+        self.run_dir = Path(run_dir)
+        self.hooks = hooks or TrainHooks()
+        self.executor = Executor(graph)
+        extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
+        self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
+                                        config.l1_decay, config.l2_decay, **extra)
+        self.heads = [h.name for h in graph.heads.heads]
+        self.current: _Epoch | None = None
+        self._updating = False
+        if resume is None:
+            self.params = init_params(graph, config.seed, config.init)
+            self.rng = np.random.default_rng([config.seed, 1])  # not the init stream
+            self.epoch, self.history, self.elapsed = 0, [], 0.0
+            return
+        meta = resume.meta
+        self.params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
+        if resume.opt_state is not None:
+            self.optimizer.load_state_dict(resume.opt_state)
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+        self.epoch = int(meta["epoch"])
+        self.history = list(meta.get("history", []))
+        self.elapsed = float(meta.get("elapsed", 0.0))
+        if resume.perm is not None and meta.get("partial"):
+            if len(resume.perm) != len(data.train):
+                raise DataError(f"the checkpoint was taken inside an epoch over "
+                                f"{len(resume.perm)} training samples; {data.source} now gives "
+                                f"{len(data.train)} (another --limit or data set?)")
+            p = meta["partial"]
+            self.current = _Epoch(resume.perm, p["step"], p["loss_sum"], p["acc_sums"],
+                                  p["seconds"])
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.config.batch_size)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> None:
+        """Train up to ``config.epochs`` epochs (none when the run is already complete)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # overflow shows up as a non-finite loss, which stops the run with a clear message
+        with _DeferredSigint() as sigint, np.errstate(over="ignore", invalid="ignore"):
+            while self.epoch < self.config.epochs:
+                self._run_epoch(sigint)
+                if sigint.requested:
+                    raise TrainingInterrupted(
+                        f"interrupted after epoch {self.epoch}: saved {self.checkpoint_path}; "
+                        "continue with --resume",
+                        self.checkpoint_path)
+
+    def _run_epoch(self, sigint: _DeferredSigint) -> None:
+        cfg, steps = self.config, self.steps_per_epoch()
+        if self.current is None:
+            self.current = _Epoch(self.rng.permutation(len(self.data.train)))
+        cur = self.current
+        self.hooks.on_epoch_start(self.epoch + 1, cfg.epochs, steps, cur.step)
+        started = time.perf_counter() - cur.seconds
+        try:
+            while cur.step < steps:
+                self._step(cur, steps)
+                self.hooks.on_step(StepInfo(
+                    self.epoch + 1, cfg.epochs, cur.step, steps,
+                    min(cur.step * cfg.batch_size, len(self.data.train)),
+                    cur.loss_sum / cur.step, {h: a / cur.step for h, a in cur.acc_sums.items()},
+                    self.optimizer.lr))
+                if sigint.requested:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            cur.seconds = time.perf_counter() - started
+            self._interrupted(cur, steps)
+        self._check_finite(steps)
+        val_loss, val_acc = self.measure(self.data.val)
+        seconds = time.perf_counter() - started
+        self.elapsed += seconds
+        row = history_row(self.epoch + 1, self.optimizer.lr, cur.loss_sum / steps,
+                          {h: a / steps for h, a in cur.acc_sums.items()}, val_loss, val_acc,
+                          seconds, self.elapsed)
+        self.history.append(row)
+        self.epoch += 1
+        self.current = None
+        write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
+        self.save()
+        self.hooks.on_epoch_end(row)
+
+    def _step(self, cur: _Epoch, steps: int) -> None:
+        from ..engine.losses import loss_and_grad
+
+        cfg = self.config
+        idx = cur.perm[cur.step * cfg.batch_size:(cur.step + 1) * cfg.batch_size]
+        x = augment(self.data.train.inputs(idx), cfg.augment, self.rng)
+        self._updating = True
+        logits = self.executor.forward(self.params, x, training=True, rng=self.rng)
+        res = loss_and_grad(self.graph.heads, logits, self.data.train.y[idx])
+        if not math.isfinite(res.loss):
+            self._diverged(f"the loss became {res.loss}", cur.step + 1)
+        grads = self.executor.backward(res.grad)
+        self.optimizer.lr = cfg.lr_at(self.epoch, cur.step, steps)
+        self.optimizer.step(self.params, grads)
+        self._updating = False
+        cur.step += 1
+        cur.loss_sum += res.loss
+        for h, a in res.head_accuracy.items():
+            cur.acc_sums[h] = cur.acc_sums.get(h, 0.0) + a
+
+    def _check_finite(self, steps: int) -> None:
+        for name, a in self.params.items():
+            if not np.all(np.isfinite(a)):
+                self._diverged(f"parameter `{name}` became NaN or infinite", steps)
+
+    def _diverged(self, what: str, step: int) -> None:
+        kept = (f"the last good checkpoint ({self.checkpoint_path}, epoch {self.epoch}) is kept"
+                if self.checkpoint_path.exists() else "no checkpoint was written")
+        raise DivergedError(f"{what} at epoch {self.epoch + 1}, step {step}: training stopped; "
+                            f"{kept}. Try a lower --lr (now {self.config.learning_rate})")
+
+    def _interrupted(self, cur: _Epoch, steps: int) -> None:
+        where = f"epoch {self.epoch + 1}, step {cur.step}/{steps}"
+        if self._updating:  # stopped inside an update: the in-memory state is half-updated
+            kept = self.checkpoint_path if self.checkpoint_path.exists() else None
+            raise TrainingInterrupted(
+                f"interrupted during an update at {where}: kept "
+                + (f"{kept} (epoch {self.epoch})" if kept else "nothing (no checkpoint yet)"),
+                kept)
+        path = self.save(partial=cur)
+        raise TrainingInterrupted(f"interrupted at {where}: saved {path} (the last completed "
+                                  "step); continue with --resume", path)
+
+    # -- measuring ----------------------------------------------------------------------------
+    def logits(self, split) -> np.ndarray:
+        """Inference logits for every sample of ``split``, in batches."""
+        parts = [self.executor.forward(self.params, split.inputs(slice(s, s + EVAL_BATCH)))
+                 for s in range(0, len(split), EVAL_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.graph.heads.width))
+
+    def measure(self, split) -> tuple[float, dict[str, float]]:
+        """(loss, accuracy per head) on ``split``; NaN for an empty split."""
+        from ..engine.losses import loss_and_grad
+
+        if len(split) == 0:
+            return math.nan, {h: math.nan for h in self.heads}
+        res = loss_and_grad(self.graph.heads, self.logits(split), split.y)
+        return res.loss, res.head_accuracy
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def meta(self, partial: _Epoch | None = None, **extra) -> dict:
+        """The ``__meta__`` record of a checkpoint taken now."""
+        g, spec = self.graph, self.spec
+        last = self.history[-1] if self.history else {}
+        return {
+            "name": g.name, "spec_path": spec.path, "spec_text": spec.text,
+            "spec_hash": spec.text_hash, "input_shape": list(g.input_shape),
+            "output": {"kind": g.heads.kind, "heads": [
+                {"name": h.name, "size": h.size, "labels": list(h.labels) if h.labels else None}
+                for h in g.heads.heads]},
+            "class_names": [list(n) for n in self.data.names],
+            "ir_hash": g.structure_hash(), "epoch": self.epoch,
+            "step": partial.step if partial else 0, "partial": partial.sums() if partial else None,
+            "config": self.config.to_dict(), "rng": self.rng.bit_generator.state,
+            "history": self.history, "elapsed": self.elapsed,
+            "accuracy": {h: last[c] for h, c in zip(
+                self.heads, accuracy_columns(self.heads, "val"), strict=True) if c in last},
+            "data": self.data.source, "preprocessing": self.data.preprocessing,
+            "cnncompile": __version__, **extra,
+        }
+
+    def save(self, partial: _Epoch | None = None, **extra) -> Path:
+        """Write the checkpoint (inside an epoch when ``partial`` is given)."""
+        return save_checkpoint(self.checkpoint_path, self.params, self.meta(partial, **extra),
+                               self.optimizer.state_dict(),
+                               partial.perm if partial is not None else None)

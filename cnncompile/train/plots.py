@@ -1,0 +1,134 @@
+"""The pictures a run leaves behind: learning curves, confusion matrices, a grid of samples.
+
+matplotlib runs with the Agg backend (files only, no display needed) and is imported inside the
+functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES = 16
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    acc_keys = [k[len("train_"):] for k in history[0] if k.startswith("train_acc")]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    ax_loss.plot(epochs, [r["val_loss"] for r in history], "s--", label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    for key in acc_keys:
+        head = key[4:] or ""
+        ax_acc.plot(epochs, [r[f"train_{key}"] for r in history], "o-",
+                    label=f"train {head}".strip())
+        ax_acc.plot(epochs, [r[f"val_{key}"] for r in history], "s--",
+                    label=f"validation {head}".strip())
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str, ...]],
+                   path: Path, title: str) -> Path:
+    """One confusion matrix per head (rows true, columns predicted), counts in the cells."""
+    plt = _pyplot()
+    heads = list(confusion)
+    sizes = [len(names[h]) for h in heads]
+    fig, axes = plt.subplots(1, len(heads), figsize=(sum(max(4.0, 0.45 * k + 2) for k in sizes),
+                                                     max(4.0, 0.45 * max(sizes) + 1.5)),
+                             squeeze=False)
+    for ax, head in zip(axes[0], heads, strict=True):
+        conf = confusion[head]
+        k = len(names[head])
+        ax.imshow(conf, cmap="Blues")
+        ax.set_xticks(range(k), names[head], rotation=90 if k > 6 else 0, fontsize=8)
+        ax.set_yticks(range(k), names[head], fontsize=8)
+        ax.set(xlabel="predicted", ylabel="true",
+               title=head if len(heads) > 1 else "confusion matrix")
+        if k <= 20:
+            top = conf.max() or 1
+            for i, j in np.ndindex(conf.shape):
+                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if conf[i, j] > top / 2 else "black")
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _displayable(x: np.ndarray) -> np.ndarray | None:
+    """An image [H, W] or [H, W, 3] scaled to 0-1 for display; a square vector becomes H x H."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 1:
+        side = math.isqrt(x.size)
+        if side * side != x.size:
+            return None
+        x = x.reshape(side, side)
+    elif x.shape[-1] == 1:
+        x = x[..., 0]
+    elif x.shape[-1] != 3:
+        return None
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
+                 names: dict[str, tuple[str, ...]], path: Path, title: str) -> Path | None:
+    """A grid of test images, each with its true label and the top predicted probabilities.
+
+    The textbook's ``visualize()`` printed these as text: estimate, probabilities, answer.
+    Returns None when the inputs are not images (a vector input that is not a square).
+    """
+    n = min(SAMPLES, len(x))
+    images = [_displayable(x[i]) for i in range(n)]
+    if n == 0 or any(im is None for im in images):
+        return None
+    plt = _pyplot()
+    heads = list(probs)
+    labels = y.reshape(len(y), -1)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, (3.2 + 0.6 * len(heads)) * rows),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, im) in enumerate(zip(axes.flat, images, strict=False)):
+        ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
+        lines, ok = [], True
+        for j, head in enumerate(heads):
+            p, hn = probs[head][i], names[head]
+            top = np.argsort(p)[::-1][:3]
+            truth = int(labels[i, j])
+            ok &= int(top[0]) == truth
+            prefix = f"{head}: " if len(heads) > 1 else ""
+            lines.append(f"{prefix}true {hn[truth]}")
+            lines.append(", ".join(f"{hn[c]} {p[c]:.2f}" for c in top))
+        ax.set_title("\n".join(lines), fontsize=8, color="darkgreen" if ok else "firebrick")
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
