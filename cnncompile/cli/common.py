@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
 
 import typer
+
+
+class Init(str, Enum):
+    """--init choices: the textbook's N(0, 0.030), or He-normal."""
+
+    normal = "normal"
+    he = "he"
+
 
 spec_options = SimpleNamespace(
     input=typer.Option(

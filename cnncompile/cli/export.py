@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from .app import command
-from .common import load_spec_cli, spec_options
+from .common import Init, load_spec_cli, spec_options
 
 
 class Layout(str, Enum):
@@ -25,13 +25,6 @@ class Outputs(str, Enum):
 
     probs = "probs"
     logits = "logits"
-
-
-class Init(str, Enum):
-    """--init choices."""
-
-    normal = "normal"
-    he = "he"
 
 
 def _parity_data(source: str, graph, spec, n: int):

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from .app import command
-from .common import spec_options
+from .common import Init, spec_options
 
 
 class LogFormat(str, Enum):
@@ -26,11 +26,6 @@ class Optim(str, Enum):
     sgd = "sgd"
     momentum = "momentum"
     adam = "adam"
-
-
-class Init(str, Enum):
-    normal = "normal"
-    he = "he"
 
 
 class Schedule(str, Enum):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-
 @dataclass(frozen=True)
 class AxisWindow:
     """Window geometry along one axis. Invariant: size + pad_lo + pad_hi == (out-1)*stride + kernel."""
