@@ -102,6 +102,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         DataError: the file is missing, not an .npz, or its metadata is damaged.
     """
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would blame pickling
+        raise DataError(f"{path}: not an .npz file (a checkpoint or numpy.savez parameters)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -88,7 +88,7 @@ def test_plain_parameter_files_load_but_cannot_be_resumed(tmp_path):
     with pytest.raises(DataError, match="a plain parameters file, not a training checkpoint"):
         load_resume(tmp_path)
     (tmp_path / "bad.npz").write_text("nope")
-    with pytest.raises(DataError, match="bad.npz: not a readable checkpoint"):
+    with pytest.raises(DataError, match=r"bad.npz: not an .npz file \(a checkpoint or numpy.savez parameters\)"):
         read_checkpoint(tmp_path / "bad.npz")
 
 
