@@ -2,7 +2,9 @@
 
 ``classes``: softmax cross-entropy through a stable log-softmax, mean over the batch; several
 heads split the logits in head order and the loss is the SUM of the per-head means (the
-textbook's rule). ``binary``: sigmoid cross-entropy; accuracy is (logit > 0) == label.
+textbook's rule). With ``label_smoothing`` e (ext), a head of K classes is trained towards
+1 - e + e/K on the true class and e/K on every other one (PyTorch's and Keras's rule).
+``binary``: sigmoid cross-entropy; accuracy is (logit > 0) == label.
 ``regression``: mean squared error over every output; its "accuracy" is the textbook's
 1 - mean(|output - y| / |y|), taken over the targets that are not 0.
 """
@@ -50,7 +52,7 @@ def _class_labels(heads, y: np.ndarray, n: int) -> np.ndarray:
     return y
 
 
-def _classes(heads, z: np.ndarray, y) -> LossResult:
+def _classes(heads, z: np.ndarray, y, smoothing: float) -> LossResult:
     n = z.shape[0]
     labels = _class_labels(heads, y, n)
     grad = np.empty_like(z)
@@ -59,9 +61,10 @@ def _classes(heads, z: np.ndarray, y) -> LossResult:
     for j, h in enumerate(heads.heads):
         zh = z[:, off:off + h.size].astype(np.float64)
         logp = log_softmax(zh)
-        loss += float(-logp[rows, labels[:, j]].mean())
-        g = np.exp(logp)
-        g[rows, labels[:, j]] -= 1.0
+        true = -logp[rows, labels[:, j]].mean()
+        loss += float((1 - smoothing) * true - smoothing * logp.mean()) if smoothing else float(true)
+        g = np.exp(logp) - smoothing / h.size
+        g[rows, labels[:, j]] -= 1.0 - smoothing
         grad[:, off:off + h.size] = g / n
         pred = zh.argmax(axis=1)
         acc[h.name] = float((pred == labels[:, j]).mean())
@@ -94,11 +97,11 @@ def _regression(heads, z: np.ndarray, y) -> LossResult:
     return LossResult(float(np.mean(diff * diff)), grad, {heads.heads[0].name: acc}, z.copy())
 
 
-def loss_and_grad(heads, logits: np.ndarray, y) -> LossResult:
+def loss_and_grad(heads, logits: np.ndarray, y, label_smoothing: float = 0.0) -> LossResult:
     """Loss, gradient w.r.t. ``logits`` [N, width], accuracy per head and predictions.
 
     ``y``: int [N] (one softmax head), int [N, n_heads] (several), {0, 1} [N] (binary),
-    float [N, K] (regression).
+    float [N, K] (regression). ``label_smoothing`` applies to softmax heads only.
 
     >>> from cnncompile.frontend.spec import Head, OutputSpec
     >>> r = loss_and_grad(OutputSpec("classes", (Head("a", 2),)), np.zeros((2, 2)), [0, 1])
@@ -110,7 +113,9 @@ def loss_and_grad(heads, logits: np.ndarray, y) -> LossResult:
         raise DataError(f"logits must have shape [N, {heads.width}]. "
                         f"Received: shape={list(z.shape)}")
     if heads.kind == "classes":
-        return _classes(heads, z, y)
+        return _classes(heads, z, y, label_smoothing)
+    if label_smoothing:
+        raise DataError(f"label smoothing needs softmax class heads; this output is {heads.kind}")
     if heads.kind == "binary":
         return _binary(heads, z, y)
     if heads.kind == "regression":

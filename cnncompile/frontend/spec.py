@@ -29,7 +29,8 @@ TRAIN_KEYS = {
     "init": choice("normal", "he"),
     "momentum": number(0, 1, high_open=True),
     "lr_schedule": choice("constant", "cosine", "step"),
-    "augment": choice("none", "flip", "flip_shift"),
+    "augment": choice("none", "flip", "flip_shift", "flip_cutout"),
+    "label_smoothing": number(0, 1, high_open=True),
     "validation": number(0, 0.5),
 }
 

@@ -3,6 +3,9 @@
 - ``flip``: each image is mirrored left-right with probability 1/2.
 - ``flip_shift``: ``flip``, then each image moves by up to ``max(1, min(H, W) // 14)`` pixels
   (2 for 28x28) in each direction, the uncovered border filled with zeros.
+- ``flip_cutout``: ``flip``, then a square of side ``max(1, min(H, W) // 4)`` (7 for 28x28)
+  centred on a uniformly drawn pixel of each image is set to zero, clipped at the border
+  (DeVries and Taylor's cutout: the model cannot lean on any one region).
 
 Every random number comes from the training generator, so a resumed run draws the same ones.
 """
@@ -13,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 
-AUGMENTS = ("none", "flip", "flip_shift")
+AUGMENTS = ("none", "flip", "flip_shift", "flip_cutout")
 
 
 def check_augment(kind: str, input_shape: tuple[int, ...]) -> None:
@@ -27,7 +30,7 @@ def check_augment(kind: str, input_shape: tuple[int, ...]) -> None:
 
 
 def augment(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """A randomly flipped (and shifted) copy of the NHWC batch ``x``.
+    """A randomly flipped (and shifted or cut out) copy of the NHWC batch ``x``.
 
     >>> x = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
     >>> augment(x, "flip", np.random.default_rng(1))[0, 0, :, 0].tolist()
@@ -40,6 +43,14 @@ def augment(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     out = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
     if kind == "flip":
         return out
+    if kind == "flip_cutout":
+        side = max(1, min(h, w) // 4)
+        top = rng.integers(0, h, n) - side // 2  # the square's first row and column
+        left = rng.integers(0, w, n) - side // 2
+        rows = np.arange(h) - top[:, None]  # >= 0 and < side inside the square
+        cols = np.arange(w) - left[:, None]
+        inside = ((rows >= 0) & (rows < side))[:, :, None] & ((cols >= 0) & (cols < side))[:, None]
+        return np.where(inside[..., None], np.zeros((), out.dtype), out)
     s = max(1, min(h, w) // 14)
     dy = rng.integers(-s, s + 1, n)
     dx = rng.integers(-s, s + 1, n)

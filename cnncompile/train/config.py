@@ -25,7 +25,8 @@ class TrainConfig:
     init: str = "normal"
     report: int = 1
     lr_schedule: str = "constant"  # constant | cosine | step
-    augment: str = "none"  # none | flip | flip_shift
+    augment: str = "none"  # none | flip | flip_shift | flip_cutout
+    label_smoothing: float = 0.0
     validation: float = 0.05
     limit: int | None = None
 

@@ -122,6 +122,9 @@ class Trainer:
         from ..engine.optim import make_optimizer
 
         check_augment(config.augment, graph.input_shape)
+        if config.label_smoothing and graph.heads.kind != "classes":
+            raise DataError(f"label smoothing needs softmax class heads; this model's output is "
+                            f"{graph.heads.kind}")
         self.spec, self.graph, self.data, self.config = spec, graph, data, config
         self.run_dir = Path(run_dir)
         self.hooks = hooks or TrainHooks()
@@ -218,7 +221,8 @@ class Trainer:
         x = augment(self.data.train.inputs(idx), cfg.augment, self.rng)
         self._updating = True
         logits = self.executor.forward(self.params, x, training=True, rng=self.rng)
-        res = loss_and_grad(self.graph.heads, logits, self.data.train.y[idx])
+        res = loss_and_grad(self.graph.heads, logits, self.data.train.y[idx],
+                            cfg.label_smoothing)
         if not math.isfinite(res.loss):
             self._diverged(f"the loss became {res.loss}", cur.step + 1)
         grads = self.executor.backward(res.grad)

@@ -15,13 +15,14 @@ BINARY = OutputSpec("binary", (Head("output", 1),))
 REGRESSION = OutputSpec("regression", (Head("output", 2),))
 
 
-def _numeric_grad(heads, z, y, eps=1e-6):
+def _numeric_grad(heads, z, y, eps=1e-6, smoothing=0.0):
     g = np.zeros_like(z)
     for i in np.ndindex(z.shape):
         zp, zm = z.copy(), z.copy()
         zp[i] += eps
         zm[i] -= eps
-        g[i] = (loss_and_grad(heads, zp, y).loss - loss_and_grad(heads, zm, y).loss) / (2 * eps)
+        g[i] = (loss_and_grad(heads, zp, y, smoothing).loss
+                - loss_and_grad(heads, zm, y, smoothing).loss) / (2 * eps)
     return g
 
 
@@ -35,6 +36,34 @@ def test_gradient_matches_central_differences(heads, y):
     z = np.random.default_rng(0).normal(0, 2, (5, heads.width))
     r = loss_and_grad(heads, z, y)
     assert np.abs(r.grad - _numeric_grad(heads, z, y)).max() < 1e-8
+
+
+@pytest.mark.parametrize("heads, y", [
+    (ONE, np.array([0, 3, 1, 1, 2])),
+    (TWO, np.array([[0, 4], [2, 0], [1, 1], [2, 3], [0, 2]])),
+])
+def test_label_smoothing_gradient_matches_central_differences(heads, y):
+    z = np.random.default_rng(0).normal(0, 2, (5, heads.width))
+    r = loss_and_grad(heads, z, y, 0.1)
+    assert np.abs(r.grad - _numeric_grad(heads, z, y, smoothing=0.1)).max() < 1e-8
+    assert r.loss != pytest.approx(loss_and_grad(heads, z, y).loss)
+
+
+def test_label_smoothing_is_cross_entropy_against_smoothed_targets():
+    z = np.array([[2.0, 1.0, 0.0, -1.0], [0.0, 0.0, 3.0, 0.0]])
+    y = np.array([0, 1])
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    target = np.full((2, 4), 0.2 / 4)
+    target[[0, 1], y] += 0.8
+    r = loss_and_grad(ONE, z, y, 0.2)
+    assert r.loss == pytest.approx(-(target * logp).sum(axis=1).mean())
+    assert np.allclose(r.grad, (np.exp(logp) - target) / 2)
+    assert r.head_accuracy == {"output": 0.5}  # accuracy is unchanged by the targets
+
+
+def test_label_smoothing_needs_class_heads():
+    with pytest.raises(DataError, match="softmax class heads"):
+        loss_and_grad(BINARY, np.zeros((2, 1)), np.array([0, 1]), 0.1)
 
 
 def test_softmax_cross_entropy_value_and_accuracy():

@@ -163,3 +163,17 @@ def test_adam_steps_match_pytorch(graph, torch_graph):
                     for p in g.params()}
     for name, v in params.items():
         assert np.abs(v - model_params[name]).max() < 1e-5, name
+
+
+def test_label_smoothing_agrees_with_pytorch():
+    from cnncompile.frontend.spec import Head, OutputSpec
+
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 3, (16, 10))
+    y = rng.integers(0, 10, 16)
+    z_t = torch.tensor(z, requires_grad=True)
+    loss_t = F.cross_entropy(z_t, torch.tensor(y), label_smoothing=0.1)
+    loss_t.backward()
+    r = loss_and_grad(OutputSpec("classes", (Head("output", 10),)), z, y, 0.1)
+    assert r.loss == pytest.approx(float(loss_t.detach()), rel=1e-12)
+    assert np.allclose(r.grad, z_t.grad.numpy(), atol=1e-14)

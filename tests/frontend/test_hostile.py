@@ -54,7 +54,8 @@ def test_bombs_are_refused_quickly(text, message):
     start = time.perf_counter()
     with pytest.raises(DslSyntaxError, match=message) as e:
         parse_spec(text, "bomb.yaml")
-    assert time.perf_counter() - start < 1.0
+    # unguarded, these take minutes and gigabytes; 5 s leaves room for a loaded CI machine
+    assert time.perf_counter() - start < 5.0
     assert str(e.value).startswith("bomb.yaml")
     assert "\n" not in str(e.value)
 

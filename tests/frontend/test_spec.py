@@ -73,6 +73,10 @@ def test_train_section(make_spec):
     assert spec.train == {"epochs": 3, "optimizer": "sgd", "learning_rate": 0.01}
     with pytest.raises(DslSyntaxError, match=r"t.yaml:5: unknown `train` option 'epoch' \(did you mean 'epochs'\?\)"):
         make_spec(BASE + "layers: [10]\ntrain: {epoch: 3}\n")
+    assert make_spec(BASE + "layers: [10]\ntrain: {label_smoothing: 0.1}\n").train == {
+        "label_smoothing": 0.1}
+    with pytest.raises(DslSyntaxError, match=r"t.yaml:5: `train.label_smoothing` "):
+        make_spec(BASE + "layers: [10]\ntrain: {label_smoothing: 1}\n")
 
 
 def test_bare_layer_list_file_takes_input_from_options(write):

@@ -183,3 +183,23 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path, spec_file):
         assert re.fullmatch(r"interrupted after epoch 1: saved \S+checkpoint.npz; continue "
                             r"with --resume\n", err), err
         assert (ck.meta["epoch"], ck.meta["step"]) == (1, 0)
+
+
+def test_label_smoothing_from_the_flag_and_only_for_class_heads(toy, tmp_path, spec_file):
+    spec, data = toy
+    r = cli("train", spec, "--data", data, "--epochs", 1, "--out", tmp_path / "run",
+            "--log-format", "json", "--label-smoothing", 0.2)
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.output.splitlines()]
+    assert events[0]["config"]["label_smoothing"] == 0.2
+    # the smoothed loss never falls below the entropy of the targets (0.485 for e = 0.2, K = 3)
+    assert events[1]["train_loss"] > 0.485
+    binary = spec_file(spec.read_text().replace("{classes: 3}", "{binary: true}"), "bin.yaml")
+    x = np.load(data)["x"]
+    np.savez(tmp_path / "bin.npz", x=x, y=np.arange(len(x)) % 2)
+    r = cli("train", binary, "--data", tmp_path / "bin.npz", "--out", tmp_path / "bin",
+            "--label-smoothing", 0.1)
+    assert r.exit_code == 2
+    assert r.output.strip() == ("error: label smoothing needs softmax class heads; this model's "
+                                "output is binary")
+    assert not (tmp_path / "bin" / "checkpoint.npz").exists()

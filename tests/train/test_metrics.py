@@ -61,6 +61,23 @@ def test_flip_and_shift_move_pixels_and_never_invent_them():
     assert (pos[:, 1] >= 20).any() and (pos[:, 1] <= 7).any()
 
 
+def test_cutout_zeroes_one_clipped_square_per_image():
+    x = np.ones((500, 28, 28, 2), np.float32)
+    out = augment(x, "flip_cutout", np.random.default_rng(0))
+    assert x.all() and out.shape == x.shape  # the input is untouched
+    assert (out[..., 0] == out[..., 1]).all()  # every channel of a pixel goes together
+    for img in out[..., 0]:
+        rows, cols = np.nonzero(img == 0)
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert len(rows) == height * width  # one solid rectangle
+        assert height <= 7 and width <= 7
+        assert height == 7 or rows.min() == 0 or rows.max() == 27  # only the border clips it
+        assert width == 7 or cols.min() == 0 or cols.max() == 27
+    cut = out[..., 0] == 0
+    assert cut.any(axis=0).all()  # every pixel, corners included, gets cut sometimes
+    assert 0.8 < cut.mean() / (49 / 784) < 1.0  # clipping at the border loses a little
+
+
 def test_augment_needs_an_image_input():
     with pytest.raises(DataError, match=r"augment 'flip' needs an image input \[H, W, C\]"):
         check_augment("flip", (784,))
