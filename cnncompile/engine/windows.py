@@ -23,11 +23,11 @@ from ..ir.window import AxisWindow
 Windows = tuple[AxisWindow, AxisWindow]
 
 
-def _axis_tap(w: AxisWindow, k: int) -> tuple[slice, slice]:
+def axis_tap(w: AxisWindow, k: int) -> tuple[slice, slice]:
     """(output cells, input cells) along one axis where tap ``k`` reads a real input cell.
 
     >>> from cnncompile.ir import axis_window
-    >>> _axis_tap(axis_window(6, 3, 2, 'SAME'), 0)   # windows start at -1, 1, 3
+    >>> axis_tap(axis_window(6, 3, 2, 'SAME'), 0)   # windows start at -1, 1, 3
     (slice(1, 3, None), slice(1, 4, 2))
     """
     offset = k - w.pad_lo  # input cell of output cell 0
@@ -58,9 +58,9 @@ def tap_plan(windows: Windows) -> list[Tap]:
     wh, ww = windows
     taps = []
     for i in range(wh.kernel):
-        oh, ih = _axis_tap(wh, i)
+        oh, ih = axis_tap(wh, i)
         for j in range(ww.kernel):
-            ow, iw = _axis_tap(ww, j)
+            ow, iw = axis_tap(ww, j)
             full = oh.stop - oh.start == wh.out and ow.stop - ow.start == ww.out
             taps.append(Tap(i * ww.kernel + j, (oh, ow), (ih, iw), full))
     return taps

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cnncompile.engine import KERNELS, Executor, init_params
-from cnncompile.engine.kernel import Kernel
+from cnncompile.engine.kernel import Kernel, RunContext
+from cnncompile.engine.parallel import pool
 from cnncompile.errors import DataError
 from cnncompile.frontend import load_spec
 from cnncompile.ir import OPS, lower
@@ -47,14 +48,8 @@ def _compare_all(graph, params, x, training, ref, dtype, tol):
         assert err < tol, f"{name}: {err:.2e}"
 
 
-@pytest.mark.parametrize("grid_max_waste", [0.0, 100.0], ids=["tap", "grid"])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 3e-6)])
-def test_forward_matches_naive_reference(op_case, graph, ref, dtype, tol, grid_max_waste,
-                                         monkeypatch):
-    """Both conv column layouts (tap everywhere; grid wherever stride 1 allows it)."""
-    from cnncompile.engine import conv
-
-    monkeypatch.setattr(conv, "GRID_MAX_WASTE", grid_max_waste)
+def test_forward_matches_naive_reference(op_case, graph, ref, dtype, tol):
     layers, shape = op_case
     g = graph(layers, shape)
     params = _random_params(g)
@@ -152,6 +147,25 @@ def test_max_overlapping_windows_by_hand(graph):
     # SAME k3 s2 on 5 columns: out 2, offset 0, anchor 1: windows start at -1 and 1
     y = _pool_out(graph, "[max, {ksize: [1, 3], stride: [1, 2]}]", x)
     assert y.tolist() == [[9, 9], [5, 7]]
+
+
+@pytest.mark.parametrize("layer, x, winners", [
+    # one 2x2 window holding its maximum twice: the top row's cell wins, not the left column's
+    ("[max, {stride: 2}]", [[0, 5], [5, 1]], [[0, 1], [0, 0]]),
+    # overlapping 3x3/2 windows (a separable kernel: each row's maximum, then the rows')
+    ("[max, {ksize: 3, stride: 2, padding: 0}]",
+     [[1, 2, 7, 0, 0], [7, 0, 0, 3, 0], [0, 0, 0, 0, 7], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+     [[0, 0, 2, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]),
+])
+def test_max_ties_send_the_gradient_to_the_row_major_first_cell(graph, layer, x, winners):
+    x = np.array(x, np.float32)
+    g = graph(f"[{layer}]", f"[{x.shape[0]}, {x.shape[1]}, 1]")
+    node = next(n for n in g if n.op == "max_pool")
+    kernel = KERNELS["max_pool"](node, [g[i].shape for i in node.inputs], np.dtype(np.float32))
+    kernel.pool = pool(1)
+    y = kernel.forward([x[None, None]], {}, RunContext(True, np.random.default_rng()))
+    (dx,), _ = kernel.backward(np.ones_like(y), {}, [True])
+    assert dx[0, 0].tolist() == winners
 
 
 # -- whole models -------------------------------------------------------------------------

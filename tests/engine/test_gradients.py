@@ -20,12 +20,7 @@ from cnncompile.engine.windows import tap_plan
 TOL = 1e-6
 
 
-@pytest.mark.parametrize("grid_max_waste", [0.0, 100.0], ids=["tap", "grid"])
-def test_gradients_match_central_differences(op_case, graph, gradcheck, grid_max_waste,
-                                             monkeypatch):
-    from cnncompile.engine import conv
-
-    monkeypatch.setattr(conv, "GRID_MAX_WASTE", grid_max_waste)
+def test_gradients_match_central_differences(op_case, graph, gradcheck):
     g = graph(*op_case)
     errors = gradcheck.grad_errors(g)
     assert set(errors) == {p.name for p in g.params() if p.trainable}
@@ -117,10 +112,10 @@ def test_check_catches_activation_derivative_taken_from_the_final_output(
     assert err > 1e-2, f"the planted bug went unnoticed ({name}: {err:.2e})"
 
 
-@pytest.mark.parametrize("case", ["conv_same_k3s1", "conv_same_k3s2_crop", "conv_groups",
-                                  "conv_depthwise", "conv_asymmetric", "add_x_tiled", "dense",
-                                  "max_k3s2_overlap", "avg_k3s1_overlap", "bn_rescale",
-                                  "act_swish", "parallel"])
+@pytest.mark.parametrize("case", ["conv_same_k3s1", "conv_same_k3s2_crop", "conv_valid_k3s2",
+                                  "conv_groups", "conv_depthwise", "conv_asymmetric",
+                                  "add_x_tiled", "dense", "max_k2s2", "max_k3s2_overlap",
+                                  "avg_k3s1_overlap", "bn_rescale", "act_swish", "parallel"])
 def test_parts_and_memory_bounded_columns_are_exact(monkeypatch, graph, gradcheck, ref,
                                                     op_cases, case):
     """Many batch parts and channel blocks on three threads, conv columns rebuilt per part
