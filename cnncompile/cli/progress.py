@@ -63,7 +63,9 @@ class Display:
                                f"{trainer.data.describe()}")
             sched = "" if cfg.lr_schedule == "constant" else f" ({cfg.lr_schedule})"
             extra = [f"{k} {v}" for k, v in (("l1", cfg.l1_decay), ("l2", cfg.l2_decay),
-                                             ("augment", cfg.augment)) if v not in (0, "none")]
+                                             ("augment", cfg.augment),
+                                             ("label smoothing", cfg.label_smoothing))
+                     if v not in (0, "none")]
             where = str(run_dir)
             if resumed:
                 step = f", step {trainer.current.step}" if trainer.current else ""

@@ -48,7 +48,7 @@ class Conv(Kernel):
         a: ConvAttrs = node.attrs
         self.groups, self.bias = a.groups, a.bias
         cin = in_shapes[0][-1]
-        self.cin, self.cout = cin, a.cout
+        self.cout = a.cout
         self.cg, self.og = cin // a.groups, a.cout // a.groups
         self.out_hw = (a.windows[0].out, a.windows[1].out)
         self.n_taps = a.windows[0].kernel * a.windows[1].kernel

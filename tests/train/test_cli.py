@@ -194,6 +194,9 @@ def test_label_smoothing_from_the_flag_and_only_for_class_heads(toy, tmp_path, s
     assert events[0]["config"]["label_smoothing"] == 0.2
     # the smoothed loss never falls below the entropy of the targets (0.485 for e = 0.2, K = 3)
     assert events[1]["train_loss"] > 0.485
+    r = cli("train", spec, "--data", data, "--epochs", 1, "--out", tmp_path / "rich",
+            "--label-smoothing", 0.2)
+    assert r.exit_code == 0 and "label smoothing 0.2 ->" in r.output, r.output
     binary = spec_file(spec.read_text().replace("{classes: 3}", "{binary: true}"), "bin.yaml")
     x = np.load(data)["x"]
     np.savez(tmp_path / "bin.npz", x=x, y=np.arange(len(x)) % 2)
