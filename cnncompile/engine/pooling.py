@@ -85,7 +85,12 @@ class MaxPool(_Pool):
 
 
 class _AxisPass:
-    """Max pooling along one axis (``-1``: W, ``-2``: H) of a channel-major tensor."""
+    """Max pooling along one axis (``-1``: W, ``-2``: H) of a channel-major tensor.
+
+    The winner of each output cell is recorded as its tap's position in ``taps`` (the taps
+    that read a real cell), not as the tap's own index: when tap 0 reads only padding it is
+    not listed, and position 0 is then tap 1.
+    """
 
     def __init__(self, w: AxisWindow, axis: int):
         index = (lambda s: (Ellipsis, s)) if axis == -1 else (lambda s: (Ellipsis, s, slice(None)))
@@ -106,14 +111,14 @@ class _AxisPass:
         if not self.first_full:
             y.fill(-np.inf)
         y[out] = x[inp]
-        for k, out, inp in rest:
+        for i, (_, out, inp) in enumerate(rest, start=1):
             xt, yt = x[inp], y[out]
             if won is not None:
                 wt = won[out]
-                if k == 1:  # ``won`` is still all 0: record x > y directly
+                if i == 1:  # ``won`` is still all 0: record x > y directly
                     np.greater(xt, yt, out=wt.view(np.bool_))
-                else:  # k exceeds every earlier tap: the latest strictly greater tap wins
-                    np.maximum(wt, np.greater(xt, yt).view(np.int8) * np.int8(k), out=wt)
+                else:  # i exceeds every earlier position: the latest strictly greater wins
+                    np.maximum(wt, np.greater(xt, yt).view(np.int8) * np.int8(i), out=wt)
             np.maximum(yt, xt, out=yt)
 
     def backward(self, dy: np.ndarray, won: np.ndarray | None, dx: np.ndarray) -> None:
@@ -123,13 +128,13 @@ class _AxisPass:
             _, out, inp = self.taps[0]
             dx[inp] = dy[out]
             return
-        is_k = np.empty(won.shape, np.bool_)
-        for k, out, inp in self.taps:
-            np.equal(won[out], k, out=is_k[out])
+        is_i = np.empty(won.shape, np.bool_)
+        for i, (_, out, inp) in enumerate(self.taps):
+            np.equal(won[out], i, out=is_i[out])
             if self.disjoint:
-                np.multiply(dy[out], is_k[out], out=dx[inp])
+                np.multiply(dy[out], is_i[out], out=dx[inp])
             else:
-                dx[inp] += dy[out] * is_k[out]
+                dx[inp] += dy[out] * is_i[out]
 
 
 @register("avg_pool")
