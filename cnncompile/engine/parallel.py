@@ -13,12 +13,12 @@ while the engine runs (:func:`single_threaded_blas`), so the two levels never ov
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterator
+
+from threadpoolctl import ThreadpoolController
 
 MIN_PART_ELEMENTS = 1 << 17  # elementwise parts: below this, splitting costs more than it saves
 
@@ -114,52 +114,36 @@ def elementwise(p: WorkPool, fn: Callable[[slice], None], rows: int, size: int) 
 # -- BLAS threads -------------------------------------------------------------------------------
 
 
-def _openblas_setter():
-    """NumPy's OpenBLAS ``set_num_threads``/``get_num_threads``, found in this process's maps."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", f.read())))
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                    return setter, getter
-    return None
-
-
-_BLAS = _openblas_setter()  # numpy (and its OpenBLAS) is loaded by now
 _BLAS_LOCK = threading.Lock()
+_blas: ThreadpoolController | None = None  # the BLAS libraries loaded (found on first use)
 _blas_depth = 0
-_blas_saved = 0
+_blas_limiter = None
 
 
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """BLAS runs on one thread inside the block (restored after); a no-op without OpenBLAS."""
-    global _blas_depth, _blas_saved
-    if _BLAS is None:
-        yield
-        return
-    setter, getter = _BLAS
+    """BLAS runs on one thread inside the block (restored after); nestable, thread-safe.
+
+    threadpoolctl finds the BLAS numpy loaded (OpenBLAS, MKL, BLIS, Accelerate) on any
+    platform; without one the block changes nothing. Blocks in several threads share one
+    limit: the first to enter sets it, the last to leave restores it.
+
+    NB: threadpoolctl lets only one living Python thread change OpenBLAS's process-wide
+    pool (the first that set it), so a block that starts or ends last in another thread
+    leaves the setting alone. The engine runs its blocks in the calling thread.
+    """
+    global _blas, _blas_depth, _blas_limiter
     with _BLAS_LOCK:
         if _blas_depth == 0:
-            _blas_saved = getter()
-            if _blas_saved != 1:
-                setter(1)
+            if _blas is None:  # numpy, and its BLAS, are loaded by now
+                _blas = ThreadpoolController().select(user_api="blas")
+            _blas_limiter = _blas.limit(limits=1)
         _blas_depth += 1
     try:
         yield
     finally:
         with _BLAS_LOCK:
             _blas_depth -= 1
-            if _blas_depth == 0 and _blas_saved != 1:
-                setter(_blas_saved)
+            if _blas_depth == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
