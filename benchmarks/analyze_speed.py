@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from _env import describe, use_native_kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # torchvision is not a dependency; this is the standard ResNet-152 layout written in torch.nn.
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--spec", default="specs/torchvision/resnet152.yaml")
     args = parser.parse_args()
+    use_native_kernel()
 
     ours_cmd = [sys.executable, "-m", "cnncompile", "analyze", args.spec]
     theirs_cmd = [sys.executable, "-c", TORCHINFO_SCRIPT]
@@ -81,7 +84,10 @@ def main() -> None:
     params = next(line for line in out.splitlines() if line.startswith("Trainable params"))
     ref_total = next(line for line in ref.splitlines() if line.startswith("TOTAL"))
     a, b = statistics.median(ours), statistics.median(theirs)
+    import numpy  # noqa: F401  (loads the BLAS that describe() reports; analyze's own)
+
     print(f"ResNet-152 at 224x224x3, {args.repeat} runs each, medians of whole processes")
+    print(f"  {describe()}")
     print(f"  cnncompile analyze : {a * 1000:7.0f} ms   ({params.strip()})")
     print(f"  torchinfo.summary  : {b * 1000:7.0f} ms   (torch params {ref_total.split()[1]})")
     print(f"  ratio              : {b / a:7.1f}x faster (goal: >= 10x)")

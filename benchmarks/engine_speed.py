@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from _env import describe, use_native_kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # (label, spec, batch sizes); the textbook's batch size is 10, Fashion-MNIST's benchmark 128
@@ -126,6 +128,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=0.6, help="length of one timed round")
     ap.add_argument("--only", default="", help="run only models whose label contains this")
     args = ap.parse_args()
+    use_native_kernel()
     _set_threads(args.threads)
     sys.path.insert(0, str(ROOT))
     import numpy as np
@@ -134,8 +137,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     TorchGraph = _load_torch_graph()
     print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
-          f"median of {args.rounds} rounds of ~{args.seconds}s; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"median of {args.rounds} rounds of ~{args.seconds}s")
+    print(describe())  # BLAS threads: the engine runs BLAS on 1 inside its own thread pool
     print(f"{'model':16} {'batch':>5} {'pass':8} {'engine img/s':>13} {'torch img/s':>12} "
           f"{'ratio':>6}  {'goal':10} {'CPU ms/img engine':>17} {'torch':>6}")
     for label, path, batches in MODELS:
@@ -149,7 +152,7 @@ def main() -> int:
                 mark = "" if goal is None else f">={goal:.1f} {'ok' if ratio >= goal else 'MISS'}"
                 print(f"{name:16} {b:5d} {mode:8} {ours[0]:13.0f} {theirs[0]:12.0f} {ratio:6.2f}"
                       f"  {mark:10} {ours[1]:17.2f} {theirs[1]:6.2f}", flush=True)
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"at the end: {describe()}")
     return 0
 
 

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from _env import use_native_kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 GOALS = {  # name: (minimum test accuracy, maximum parameters, maximum minutes)
     "fmnist_plain": (0.925, 100_000, 20.0),
@@ -68,17 +70,26 @@ def run(name: str, env: dict, epochs: int | None) -> dict:
             "val": epochs_run[-1]["val_acc"] if epochs_run else None}
 
 
+def _child_describe(env: dict) -> str:
+    """describe() as the training processes see it (their BLAS threads, kernel), plus load."""
+    code = "import numpy, _env; print(_env.describe())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, env=env,
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--only", choices=sorted(GOALS), action="append")
     parser.add_argument("--epochs", type=int, help="shorter runs for a smoke test (no goals)")
     args = parser.parse_args()
+    use_native_kernel()
     env = pin(args.cores)
     names = args.only or list(GOALS)
-    print(f"{args.cores} cores; load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"{args.cores} cores; before: {_child_describe(env)}", flush=True)
     results = {name: run(name, env, args.epochs) for name in names}
-    print(f"load average after: {os.getloadavg()[0]:.2f}\n")
+    print(f"after: {_child_describe(env)}\n")
     print(f"{'model':<14}{'params':>9}{'epochs':>8}{'val acc':>9}{'test acc':>10}{'minutes':>9}"
           f"   goal")
     missed = 0

@@ -36,6 +36,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 import torch.nn.functional as F
+from _env import describe, use_native_kernel
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -303,11 +304,13 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="onnxruntime intra-op threads for both sessions (0: its default)")
     args = ap.parse_args(argv)
+    use_native_kernel()
     THREADS["onnxruntime"] = args.threads
     batches = [int(b) for b in args.batches.split(",")]
     print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, numpy {np.__version__}; "
           f"onnxruntime threads: {args.threads or 'default'}, torch threads: "
           f"{torch.get_num_threads()}; >= {args.seconds}s per measurement")
+    print(describe())
     print(f"{'model':<16}{'batch':>6}{'ours/s':>10}{'torch-onnx/s':>14}{'ours/torch-onnx':>17}"
           f"{'control':>9}"
           f"{'eager/s':>10}{'ours/eager':>12}{'engine/s':>10}{'ours/engine':>13}")
