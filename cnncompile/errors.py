@@ -57,3 +57,7 @@ class ExportError(CnnCompileError):
 
 class DataError(CnnCompileError):
     """A data set, checkpoint or image could not be used."""
+
+
+class ResourceError(CnnCompileError):
+    """The machine cannot hold what was asked for (a batch, a model); says how much it needs."""

@@ -139,8 +139,12 @@ def train(
         sp = load_spec_cli(spec, input, classes)
         graph = lower(sp)
         config = TrainConfig.from_sources(sp.train, flags)
+    from ..analysis.memory import check_memory  # a model, then a step, too big: refused
+    check_memory(graph, 0, True, config.optimizer, "training")
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
                            limit=config.limit)
+    check_memory(graph, min(config.batch_size, len(dataset.train)), True, config.optimizer,
+                 "training", "lower --batch-size")
     display = Display(log_format, sp.name, config.report)
     trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
     display.start(trainer, run_dir, resumed=ckpt is not None)

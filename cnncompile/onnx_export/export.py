@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.memory import check_memory
 from ..errors import DataError
 from .assemble import ExportOptions, build_model, ir_version_for
 from .checks import PARITY_TOLERANCE, Parity, check_parity, check_shapes, check_validity
@@ -38,6 +39,7 @@ def load_weights(graph, path: str | Path | None, seed: int = 0, init: str = "nor
     from ..engine import init_params, validate_params
 
     if path is None:
+        check_memory(graph, 0, purpose="the model")  # before the initialisation allocates
         return Weights(init_params(graph, seed=seed, init=init),
                        f"initialisation {init}, seed {seed} (untrained)", trained=False)
     from ..train.checkpoint import read_checkpoint
@@ -145,6 +147,8 @@ def export_model(spec, graph, weights: Weights, out: Path | None,
                           accuracy=recorded_accuracy(weights.meta),
                           class_names=class_names or names)
     options = replace(options, metadata={**meta, **options.metadata})
+    check_memory(graph, parity_batch if x is None else len(x), purpose="export's parity check",
+                 hint="lower --parity-batch")
     model, ctx = build_model(graph, weights.params, options)
     data = model.SerializeToString()
     check_validity(data)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.memory import check_estimate, check_memory, input_estimate
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -53,6 +55,7 @@ def sample_batch(shape: tuple[int, ...], batch: int, seed: int = 0) -> np.ndarra
 
 def bench_onnx(model, batch: int, min_seconds: float = 1.0) -> Timing:
     """Latencies of ``model`` (an OnnxModel) on a batch of ``batch`` samples."""
+    check_estimate(input_estimate(model.input_shape, batch, copies=2), f"bench --batch {batch}")
     feed = {model.input_name: model.prepare(sample_batch(model.input_shape, batch))}
     return time_calls(lambda: model.session.run(None, feed), batch, min_seconds)
 
@@ -74,6 +77,7 @@ def bench_engine(graph, params, batch: int, min_seconds: float = 1.0) -> Timing:
     """Latencies of the NumPy engine's inference forward on a batch of ``batch`` samples."""
     from ..engine import Executor
 
+    check_memory(graph, batch, purpose=f"the engine's bench --batch {batch}")
     ex = Executor(graph)
     x = sample_batch(graph.input_shape, batch)
     return time_calls(lambda: ex.forward(params, x, training=False), batch, min_seconds,

@@ -1,0 +1,190 @@
+"""Memory a step needs, estimated from shapes before anything is allocated.
+
+Training, the export parity check and ``bench --batch`` call :func:`check_memory` before they
+allocate, so a batch or a model too large for the machine is refused with the figure, instead
+of ending in a MemoryError or in the kernel's out-of-memory killer.
+
+The estimate is a lower bound: the float32 arrays a step cannot do without (parameters,
+gradients, the optimiser's state, the activations). Workspace on top of it (conv columns,
+temporaries) is left out, so a step refused here cannot fit, while one let through may still
+be tight.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from ..errors import ResourceError
+from ..ir.graph import Graph
+from .report import BYTES, analyze_graph
+
+# float32 copies of the trainable parameters each optimiser keeps (engine/optim.py): Adam its
+# two moments and two flat work buffers, momentum its velocity
+OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "adam": 4}
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one forward (``training=False``) or training step needs, by kind."""
+
+    batch: int
+    training: bool
+    input_shape: tuple[int, ...]
+    parameters: int  # every parameter, float32
+    gradients: int  # training: one per trainable parameter
+    optimizer_state: int  # training
+    activations: int  # training: all kept for backward, plus the largest gradient pair;
+    # inference: the most alive at once
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer_state + self.activations
+
+    def describe(self) -> str:
+        """``needs 412.3 GiB for batch 100000 at 224x224x3 (parameters 97.5 MiB, ...)``."""
+        parts = [("parameters", self.parameters), ("gradients", self.gradients),
+                 ("optimizer state", self.optimizer_state), ("activations", self.activations)]
+        parts = [(k, v) for k, v in parts if v]
+        detail = f" ({', '.join(f'{k} {_size(v)}' for k, v in parts)})" if len(parts) > 1 else ""
+        at = "x".join(map(str, self.input_shape))
+        what = f"batch {self.batch} at {at}" if self.batch else f"the model alone, input {at}"
+        return f"needs {_size(self.total)} for {what}{detail}"
+
+
+def _size(n: int) -> str:
+    """Bytes in the largest binary unit that keeps a digit before the point."""
+    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= unit:
+            return f"{n / unit:.1f} {name}"
+    return f"{n} bytes"
+
+
+def estimate_memory(graph: Graph, batch: int, training: bool = False,
+                    optimizer: str = "adam") -> MemoryEstimate:
+    """The bytes a forward pass or a training step of ``batch`` samples needs (a lower bound).
+
+    Args:
+        graph: the lowered IR graph; no weight arrays are needed.
+        batch: samples per step (0: the parameters alone).
+        training: forward, backward and an optimiser update instead of a forward pass.
+        optimizer: ``sgd``, ``momentum`` or ``adam`` (its state, when training).
+
+    >>> from cnncompile.frontend import parse_spec
+    >>> from cnncompile.ir import lower
+    >>> g = lower(parse_spec("name: t\\ninput: [8, 8, 1]\\noutput: {classes: 2}\\n"
+    ...                      "layers: [[conv, {ksize: 3, chn: 4}]]\\n", "t.yaml"))
+    >>> e = estimate_memory(g, 10)
+    >>> e.parameters, e.gradients    # 4 bytes x (3*3*1*4 + 4 conv, 8*8*4*2 + 2 dense)
+    (2216, 0)
+    >>> estimate_memory(g, 10, training=True).describe()
+    'needs 65.6 KiB for batch 10 at 8x8x1 (parameters 2.2 KiB, gradients 2.2 KiB, optimizer state 8.7 KiB, activations 52.6 KiB)'
+    """
+    totals = analyze_graph(graph, batch).totals
+    trainable = totals.trainable_params * BYTES
+    if not training:
+        return MemoryEstimate(batch, False, graph.input_shape, totals.param_bytes, 0, 0,
+                              totals.inference_peak_bytes)
+    # backward holds one node's incoming gradient and the one it passes on at the same time
+    largest = max(math.prod(n.shape) for n in graph) * batch * BYTES
+    return MemoryEstimate(batch, True, graph.input_shape, totals.param_bytes, trainable,
+                          OPTIMIZER_COPIES.get(optimizer, 0) * trainable,
+                          totals.activation_bytes + 2 * largest)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, or None where the system does not say.
+
+    Linux's MemAvailable (free memory plus the cache it can drop), else the free pages
+    ``sysconf`` reports; either lowered to the room left under a cgroup memory limit.
+    """
+    avail = _meminfo_available()
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            avail = None
+    room = _cgroup_room()
+    if room is not None:
+        avail = room if avail is None else min(avail, room)
+    return avail
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):  # absent, or "max" (no limit)
+        return None
+
+
+def _cgroup_room() -> int | None:
+    """Limit minus usage of this container's memory cgroup (v2, else v1), None without one."""
+    for limit_file, usage_file in (
+            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+             "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 1 << 60:  # v1: "no limit" is huge
+            return max(0, limit - usage)
+    return None
+
+
+def input_estimate(input_shape: tuple[int, ...], batch: int, copies: int = 1) -> MemoryEstimate:
+    """The bytes of ``copies`` float32 input batches alone: for a model known only by its
+    input (an ONNX file), a lower bound of what running it needs."""
+    size = copies * batch * math.prod(input_shape) * BYTES
+    return MemoryEstimate(batch, False, tuple(input_shape), 0, 0, 0, size)
+
+
+def check_memory(graph: Graph, batch: int, training: bool = False, optimizer: str = "adam",
+                 purpose: str = "this step", hint: str = "",
+                 available: int | None = None) -> MemoryEstimate:
+    """Refuse a step the machine cannot hold, before anything is allocated.
+
+    Args:
+        graph, batch, training, optimizer: as for :func:`estimate_memory`.
+        purpose: what is about to run, first in the message (``training``).
+        hint: how to ask for less, last in the message (``lower --batch-size``).
+        available: bytes available (default: :func:`available_memory`; unknown: no check).
+
+    Returns:
+        The estimate, when it fits.
+
+    Raises:
+        ResourceError: the estimate exceeds the memory available, e.g. ``training needs
+            412.3 GiB for batch 100000 at 224x224x3 (...); this machine has 23.4 GiB
+            available; lower --batch-size``.
+    """
+    estimate = estimate_memory(graph, batch, training, optimizer)
+    return check_estimate(estimate, purpose, hint, available)
+
+
+def check_estimate(estimate: MemoryEstimate, purpose: str, hint: str = "",
+                   available: int | None = None) -> MemoryEstimate:
+    """Raise ResourceError when ``estimate`` exceeds the memory available (see check_memory).
+
+    >>> check_estimate(input_estimate((224, 224, 3), 100000), "predict", "use fewer images",
+    ...                available=4 << 30)
+    Traceback (most recent call last):
+    cnncompile.errors.ResourceError: predict needs 56.1 GiB for batch 100000 at 224x224x3; \
+this machine has 4.0 GiB available; use fewer images
+    """
+    available = available_memory() if available is None else available
+    if available is None or estimate.total <= available:
+        return estimate
+    tail = f"; {hint}" if hint else ""
+    raise ResourceError(f"{purpose} {estimate.describe()}; this machine has "
+                        f"{_size(available)} available{tail}")
