@@ -32,9 +32,9 @@ def check_augment(kind: str, input_shape: tuple[int, ...]) -> None:
 def augment(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     """A randomly flipped (and shifted or cut out) copy of the NHWC batch ``x``.
 
-    >>> x = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
-    >>> augment(x, "flip", np.random.default_rng(1))[0, 0, :, 0].tolist()
-    [3.0, 2.0, 1.0, 0.0]
+    >>> x = np.arange(8, dtype=np.float32).reshape(2, 1, 4, 1)   # two 1x4 images
+    >>> augment(x, "flip", np.random.default_rng(0))[:, 0, :, 0].tolist()   # draws 0.64, 0.27
+    [[0.0, 1.0, 2.0, 3.0], [7.0, 6.0, 5.0, 4.0]]
     """
     if kind == "none":
         return x
