@@ -39,7 +39,7 @@ def load_weights(graph, path: str | Path | None, seed: int = 0, init: str = "nor
     from ..engine import init_params, validate_params
 
     if path is None:
-        check_memory(graph, 0, purpose="the model")  # before the initialisation allocates
+        check_memory(graph, 0, purpose="building the model")  # before the initialisation allocates
         return Weights(init_params(graph, seed=seed, init=init),
                        f"initialisation {init}, seed {seed} (untrained)", trained=False)
     from ..train.checkpoint import read_checkpoint
