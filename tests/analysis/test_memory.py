@@ -1,4 +1,4 @@
-"""Memory estimated before allocating: the figures, and refusals with them instead of MemoryError."""
+"""Memory estimated before allocating: the figures, and refusals with them, not MemoryError."""
 
 from __future__ import annotations
 
@@ -123,8 +123,8 @@ def test_train_refuses_a_huge_classes_before_loading_data_or_weights(tiny, tmp_p
 def test_export_refuses_huge_classes_and_a_huge_parity_batch(tiny, tmp_path):
     spec, _ = tiny
     r = cli("export", spec, "--classes", HUGE_CLASSES, "-o", tmp_path / "m.onnx")
-    _one_line_refusal(r, r"error: building the model needs \d+\.\d TiB for the model alone, input 4x4x1; "
-                         r"this machine has .* available")
+    _one_line_refusal(r, r"error: building the model needs \d+\.\d TiB for the model alone, "
+                         r"input 4x4x1; this machine has .* available")
     r = cli("export", spec, "--parity-batch", 10**12, "-o", tmp_path / "m.onnx")
     _one_line_refusal(r, r"error: export's parity check needs \d+\.\d TiB for batch "
                          r"1000000000000 at 4x4x1 \(.*\); this machine has .* available; "
