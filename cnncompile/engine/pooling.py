@@ -94,11 +94,11 @@ class _AxisPass:
 
     def __init__(self, w: AxisWindow, axis: int):
         index = (lambda s: (Ellipsis, s)) if axis == -1 else (lambda s: (Ellipsis, s, slice(None)))
-        self.taps = []  # (tap, output cells, input cells) of the taps that read a real cell
+        self.taps = []  # (output cells, input cells) of the taps that read a real cell
         for k in range(w.kernel):
             out, inp = axis_tap(w, k)
             if out.stop > out.start:
-                self.taps.append((k, index(out), index(inp)))
+                self.taps.append((index(out), index(inp)))
                 if len(self.taps) == 1:  # else windows that this tap misses start at -inf
                     self.first_full = out.stop - out.start == w.out
         # each input cell in at most one window: backward can assign instead of adding
@@ -107,11 +107,11 @@ class _AxisPass:
         self.tiles = w.stride == w.kernel and w.pad_lo == 0 and w.out * w.stride == w.size
 
     def forward(self, x: np.ndarray, y: np.ndarray, won: np.ndarray | None) -> None:
-        (_, out, inp), rest = self.taps[0], self.taps[1:]
+        (out, inp), rest = self.taps[0], self.taps[1:]
         if not self.first_full:
             y.fill(-np.inf)
         y[out] = x[inp]
-        for i, (_, out, inp) in enumerate(rest, start=1):
+        for i, (out, inp) in enumerate(rest, start=1):
             xt, yt = x[inp], y[out]
             if won is not None:
                 wt = won[out]
@@ -125,11 +125,11 @@ class _AxisPass:
         """Add each output cell's gradient to its winning input cell (``dx`` starts at 0
         unless the windows tile the axis)."""
         if won is None:
-            _, out, inp = self.taps[0]
+            out, inp = self.taps[0]
             dx[inp] = dy[out]
             return
         is_i = np.empty(won.shape, np.bool_)
-        for i, (_, out, inp) in enumerate(self.taps):
+        for i, (out, inp) in enumerate(self.taps):
             np.equal(won[out], i, out=is_i[out])
             if self.disjoint:
                 np.multiply(dy[out], is_i[out], out=dx[inp])
