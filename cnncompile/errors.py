@@ -57,3 +57,7 @@ class ExportError(CnnCompileError):
 
 class DataError(CnnCompileError):
     """A data set, checkpoint or image could not be used."""
+
+
+class OptionError(CnnCompileError, ValueError):
+    """A training option's name or value is not one the option table accepts."""

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .app import command
+from .common import Provider
 
 PROVIDER_HELP = "auto (CUDA when onnxruntime-gpu and a GPU are there), cpu or cuda."
 
@@ -63,7 +64,7 @@ def _batches(text: str) -> list[int]:
 def bench(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
     batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
-    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
     seconds: float = typer.Option(1.0, "--seconds", min=0.01,
                                   help="Minimum time per measurement."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -78,7 +79,7 @@ def bench(
     from ..runtime.session import CUDA
 
     sizes = _batches(batch)
-    m = _open(model, provider, threads)
+    m = _open(model, provider.value, threads)
     graph, params = engine_of(m) if engine else (None, None)
     gpu = CUDA in ort.get_available_providers()
     typer.echo(f"{m.name}: {model} on {m.provider} (onnxruntime {ort.__version__}"
