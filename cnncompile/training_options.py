@@ -144,7 +144,8 @@ class TrainOption:
         ...
         cnncompile.training_options.BadValue: must be a positive integer. Received: 0
         """
-        if value is None:
+        if value is None or (self.optional and isinstance(value, str)
+                             and value.lower() == "none"):
             if self.optional:
                 return None
             raise BadValue(self, value)
@@ -215,32 +216,38 @@ def yaml_scalar(text: str) -> Any:
 OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("epochs", int, 10, "Passes over the training set.", low=1),
     TrainOption("batch_size", int, 10, "Samples per minibatch step.", low=1),
-    TrainOption("optimizer", str, "adam", "adam (beta1 0.9, beta2 0.999), sgd, or sgd with "
-                "momentum (ext).", choices=("adam", "sgd", "momentum")),
-    TrainOption("learning_rate", float, 0.001, "The step size (before --lr-schedule).",
-                low=0.0, high=10.0, low_open=True, flag="--lr"),
+    TrainOption("optimizer", str, "adam", "adam (beta1 0.9, beta2 0.999, epsilon 1e-8), sgd, "
+                "or momentum (ext): sgd with the `momentum` coefficient.",
+                choices=("adam", "sgd", "momentum")),
+    TrainOption("learning_rate", float, 0.001, "The starting learning rate (lr_schedule may "
+                "lower it as training goes).", low=0.0, high=10.0, low_open=True, flag="--lr"),
     TrainOption("momentum", float, 0.9, "The momentum optimizer's velocity decay.",
                 low=0.0, high=1.0, high_open=True, extension=True),
     TrainOption("l1_decay", float, 0.0, "Decoupled L1 decay of kernels and weights "
                 "(l1 * sign(w) added to each step).", low=0.0, high=1.0, flag="--l1"),
     TrainOption("l2_decay", float, 0.0, "Decoupled L2 decay of kernels and weights "
                 "(l2 * w added to each step).", low=0.0, high=1.0, flag="--l2"),
-    TrainOption("seed", int, 0, "Initialisation, shuffling, dropout and noise seed.", low=0,
-                extension=True),
-    TrainOption("init", str, "normal", "normal: the textbook's N(0, 0.030); he: He-normal (ext).",
-                choices=("normal", "he")),
+    TrainOption("seed", int, 0, "The seed of every random draw: initialisation, shuffling, "
+                "dropout, noise and augmentation.", low=0, extension=True),
+    TrainOption("init", str, "normal", "normal: N(0, 0.030) as the textbook; he (ext): "
+                "N(0, sqrt(2 / fan_in)).", choices=("normal", "he")),
     TrainOption("report", int, 1, "Print an epoch line every K epochs (and always the last).",
                 low=1),
-    TrainOption("lr_schedule", str, "constant", "cosine: per step down to 0; step: /10 after 50% "
-                "and 75% of the epochs.", choices=("constant", "cosine", "step"), extension=True),
-    TrainOption("augment", str, "none", "flip: random mirror; flip_shift: also shifts of up to "
-                "H/14 pixels; flip_cutout: also zeroes a random H/4 square.",
+    TrainOption("lr_schedule", str, "constant", "cosine: per step from the rate down to 0 over "
+                "the run; step: /10 after half and after three quarters of the epochs.",
+                choices=("constant", "cosine", "step"), extension=True),
+    TrainOption("augment", str, "none", "flip: each training image mirrored left-right with "
+                "probability 1/2; flip_shift: then moved by up to max(1, min(H, W) // 14) "
+                "pixels each way, the uncovered border zero; flip_cutout: then a square of side "
+                "max(1, min(H, W) // 4) around a uniformly drawn pixel is zeroed.",
                 choices=("none", "flip", "flip_shift", "flip_cutout"), extension=True),
-    TrainOption("label_smoothing", float, 0.0, "Train softmax heads towards 1 - e + e/K on the "
-                "true class and e/K elsewhere.", low=0.0, high=1.0, high_open=True,
+    TrainOption("label_smoothing", float, 0.0, "Softmax heads of K classes are trained towards "
+                "1 - e + e/K on the true class and e/K on the others; the validation loss stays "
+                "the plain cross-entropy.", low=0.0, high=1.0, high_open=True, extension=True),
+    TrainOption("validation", float, 0.05, "The share of the training set held out for "
+                "validation; a set without a test split gets the textbook's split, and this "
+                "share only moves samples between train and validation.", low=0.0, high=0.5,
                 extension=True),
-    TrainOption("validation", float, 0.05, "The share of the data held out for validation "
-                "(the textbook's 5%).", low=0.0, high=0.5, extension=True),
     TrainOption("limit", int, None, "Train on the first N samples of the shuffled training set.",
                 low=1, optional=True, extension=True),
     TrainOption("bn_recalibrate", bool, True, "After training, recompute batch-norm running "

@@ -18,7 +18,7 @@ def convert(
         "CnnExtModel constructions. It is read, never run."),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="Write the spec here (spec.yaml), or one spec per model "
-        "into a folder (DIR/ -> DIR/<name>.yaml). Default: print the spec."),
+        "into a folder (`DIR/` -> `DIR/<name>.yaml`). Default: print the spec."),
     model: Optional[str] = typer.Option(
         None, "--model", help="Convert only the model of this name (needed with -o FILE.yaml "
         "when the file constructs several)."),
