@@ -80,7 +80,6 @@ def _print_version(value: bool) -> None:
 app = typer.Typer(
     cls=OneLineUsageErrors,
     name="cnncompile",
-    help="Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -97,7 +96,11 @@ def main(
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                  help="Print cnncompile's version and exit."),
 ) -> None:
-    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX."""
+    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.
+
+    Example: `cnncompile analyze specs/ch9/residual_flower.yaml`; every command's --help shows
+    one of its own.
+    """
     state["debug"] = debug
 
 

@@ -35,6 +35,8 @@ def convert(
     exec_all(epoch_count=..., batch_size=..., learning_rate=..., report=...) become `train:`
     defaults. Every spec is checked by loading it before it is written; files are written
     atomically. Mistakes are reported as FILE.py:LINE:COL with exit status 2.
+
+    Example: `cnncompile convert chap09_models.py -o specs/ch9/`
     """
     from ..errors import Location
     from ..frontend.convert import convert_file, write_spec

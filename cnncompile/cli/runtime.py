@@ -30,7 +30,10 @@ def predict(
     top: int = typer.Option(3, "--top", "-k", min=1, help="Classes to show per head."),
     provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
 ) -> None:
-    """Classify images: decoded, resized and scaled as the model's metadata records."""
+    """Classify images: decoded, resized and scaled as the model's metadata records.
+
+    Example: `cnncompile predict exported/fmnist_small.onnx exported/samples --top 2`
+    """
     from ..runtime.images import find_images
 
     m = _open(model, provider)
@@ -72,7 +75,10 @@ def bench(
     engine: bool = typer.Option(True, "--engine/--no-engine",
                                 help="Time the NumPy engine's forward beside it."),
 ) -> None:
-    """Latency percentiles and throughput in onnxruntime, and the NumPy engine's throughput."""
+    """Latency percentiles and throughput in onnxruntime, and the NumPy engine's throughput.
+
+    Example: `cnncompile bench exported/fmnist_small.onnx --batch 1,64 --provider cpu`
+    """
     import onnxruntime as ort
 
     from ..runtime.bench import bench_engine, bench_onnx, engine_of

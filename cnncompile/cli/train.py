@@ -68,6 +68,9 @@ def train(
     validation. The run folder gets checkpoint.npz, metrics.csv, curves.png, confusion.png,
     samples.png and test.json. Ctrl-C saves the last completed step and exits 130;
     `--resume` continues to the same weights an uninterrupted run reaches.
+
+    Example: `cnncompile train exported/fmnist_small.yaml --data fashion-mnist --epochs 2 --out
+    runs/quickstart`
     """
     from ..errors import DataError
     from ..ir import lower
@@ -171,6 +174,9 @@ def evaluate_cmd(
     The split is the one `train` used: the set's own test split, or the textbook's split with
     its fixed seed. A spec needs --weights (a run's checkpoint.npz or a parameters .npz); an
     .onnx model runs on onnxruntime and gets exactly the same figures.
+
+    Example: `cnncompile evaluate exported/fmnist_small.yaml --weights runs/quickstart --data
+    fashion-mnist`
     """
     import numpy as np
 
