@@ -201,16 +201,14 @@ def _num(x) -> str:
 def yaml_scalar(text: str) -> Any:
     """``text`` as the spec file would read it: ``3`` -> 3, ``true`` -> True, ``.nan`` -> nan.
 
-    Text YAML reads as a list, a mapping or nothing stays the text itself.
+    Text that YAML reads as a list or a mapping (or cannot read) stays the text itself; an
+    empty text is YAML's null, as an empty value in the spec is.
     """
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    if isinstance(value, (list, dict)) or (value is None and text.strip() not in (
-            "null", "Null", "NULL", "~")):
-        return text
-    return value
+    return text if isinstance(value, (list, dict)) else value
 
 
 OPTIONS: tuple[TrainOption, ...] = (

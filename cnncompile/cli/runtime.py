@@ -28,7 +28,7 @@ def predict(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
     images: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     top: int = typer.Option(3, "--top", "-k", min=1, help="Classes to show per head."),
-    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
 ) -> None:
     """Classify images: decoded, resized and scaled as the model's metadata records.
 
@@ -36,7 +36,7 @@ def predict(
     """
     from ..runtime.images import find_images
 
-    m = _open(model, provider)
+    m = _open(model, provider.value)
     files = find_images(images)
     probs = m.predict_images(files)
     for i, f in enumerate(files):
