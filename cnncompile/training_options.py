@@ -66,7 +66,8 @@ class TrainOption:
 
     ``kind`` is int, float, bool or str. Numbers lie in [low, high] (an end is open when
     ``low_open``/``high_open``; None: unbounded); strings are one of ``choices``, or match
-    ``pattern`` when there are no choices. ``optional`` admits None (the spec's `null`: "not
+    ``pattern`` when there are no choices (``values`` then says in words what matches, e.g.
+    "cpu, cuda or cuda:N"). ``optional`` admits None (the spec's `null`: "not
     given"). ``flag`` is the `cnncompile train` flag (default ``--name-with-dashes``; "" for
     none); ``in_spec`` False keeps it out of the `train:` section. ``extension`` marks what the
     textbook does not have.
@@ -82,6 +83,7 @@ class TrainOption:
     high_open: bool = False
     choices: tuple[str, ...] = ()
     pattern: str | None = None
+    values: str = ""
     optional: bool = False
     flag: str | None = None
     in_spec: bool = True
@@ -100,6 +102,8 @@ class TrainOption:
         if self.kind is str:
             if self.choices:
                 return "one of " + ", ".join(self.choices)
+            if self.values:
+                return self.values
             return f"a string matching {self.pattern}" if self.pattern else "a string"
         if self.kind is int and self.high is None and not self.low_open:
             if self.low == 1:
@@ -276,11 +280,11 @@ def markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for o in OPTIONS:
-        key = f"`{o.name}`" if o.in_spec else "-"
-        flag = f"`{o.cli_flag}`" if o.cli_flag else "-"
+        key = f"`{o.name}`" if o.in_spec else f"(`{o.name}`: flag only)"
+        flag = f"`{o.cli_flag}`" if o.cli_flag else "(spec only)"
         ext = " *(ext)*" if o.extension else ""
-        lines.append(f"| {key}{ext} | {flag} | {o.values_text()} | {o.default_text()} | "
-                     f"{o.help} |")
+        cells = [key + ext, flag, o.values_text(), o.default_text(), o.help]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -72,7 +72,7 @@ def train(
     Example: `cnncompile train exported/fmnist_small.yaml --data fashion-mnist --epochs 2 --out
     runs/quickstart`
     """
-    from ..errors import DataError
+    from ..errors import DataError, OptionError
     from ..ir import lower
     from ..train import (
         TrainConfig,
@@ -100,7 +100,10 @@ def train(
         sp = _spec_for_checkpoint(spec, input, classes, ckpt)
         graph = lower(sp)
         check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"), same_structure=True)
-        config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
+        try:
+            config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
+        except OptionError as e:  # a record the option table no longer accepts
+            raise DataError(f"{run_dir / 'checkpoint.npz'}: its recorded {e}") from None
     else:
         sp = load_spec_cli(spec, input, classes)
         graph = lower(sp)
