@@ -70,8 +70,8 @@ def train_option_parameters() -> list[inspect.Parameter]:
 def with_train_options(fn: Callable) -> Callable:
     """Give ``fn(..., **options)`` one CLI flag per training option of the table.
 
-    The command sees ``options``: every option name mapped to its parsed value, or None when
-    its flag was not given.
+    The command sees ``options``: the name of every option that has a flag, mapped to its
+    parsed value, or to None when the flag was not given.
     """
     own = inspect.signature(fn, eval_str=True)
     params = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
