@@ -17,13 +17,14 @@ This module sits below ``frontend/`` and ``train/`` and imports nothing from eit
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from .wording import closest
 
 
 class BadValue(ValueError):
@@ -49,12 +50,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def closest(word: Any, choices) -> str:
-    """' (did you mean X?)' for the nearest valid names, or ''."""
-    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
-    return " (did you mean " + " or ".join(repr(n) for n in near) + "?)" if near else ""
 
 
 BOOL_WORDS = {"on": True, "off": False}
@@ -121,7 +116,7 @@ class TrainOption:
         return f"in {lo}{_num(self.low)}, {_num(self.high)}{hi}"
 
     def values_text(self) -> str:
-        """The accepted values, for the docs table and the CLI metavar."""
+        """The accepted values, for the docs table."""
         if self.kind is bool:
             return "on, off"
         if self.choices:
@@ -180,7 +175,7 @@ class TrainOption:
         return value
 
     def _parse_number(self, value):
-        if isinstance(value, str):  # YAML 1.1 reads `1e-3` as a string; so does no number
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string, not a number
             try:
                 value = int(value) if self.kind is int else float(value)
             except ValueError:

@@ -31,7 +31,6 @@ def usage_error_line(e) -> str:
     """``error: <where>: <what>`` for a click usage error: where is the option (or argument)
     for a bad value, else the command."""
     command = e.ctx.command_path if e.ctx is not None else "cnncompile"
-    text = " ".join(e.format_message().split()).rstrip(".")
     if isinstance(e, click_errors.MissingParameter) and e.param is not None:
         kind = "argument" if e.param.param_type_name == "argument" else "option"
         name = e.param.opts[0] if kind == "option" else (e.param.name or "").upper()
@@ -46,6 +45,7 @@ def usage_error_line(e) -> str:
         near = sorted(e.possibilities or ())
         hint = f" (did you mean {' or '.join(near)}?)" if near else f" (see {command} --help)"
         return f"error: {command}: no such option {e.option_name}{hint}"
+    text = " ".join(e.format_message().split()).rstrip(".")
     return f"error: {command}: {text[:1].lower()}{text[1:]}"
 
 
