@@ -61,3 +61,7 @@ class DataError(CnnCompileError):
 
 class ResourceError(CnnCompileError):
     """The machine cannot hold what was asked for (a batch, a model); says how much it needs."""
+
+
+class OptionError(CnnCompileError, ValueError):
+    """A training option's name or value is not one the option table accepts."""

@@ -35,6 +35,8 @@ def analyze(
     Exact and instant: nothing is allocated but shapes. `--format textbook` reproduces the
     textbook's structure dump line for line; `--format json` is the stable machine-readable
     form (schema cnncompile.analysis/1).
+
+    Example: `cnncompile analyze specs/ch9/residual_flower.yaml --format tree --depth 3`
     """
     from ..analysis import analyze_graph, render_json, render_table, render_textbook, render_tree
 
@@ -57,7 +59,12 @@ def expand(
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
 ) -> None:
-    """Print the fully expanded layer list (every macro substituted) as YAML."""
+    """Print the fully expanded layer list (every macro substituted) as YAML.
+
+    The result is a standalone spec: it analyses, trains and exports as the original does.
+
+    Example: `cnncompile expand specs/ch9/residual_flower.yaml > residual_flat.yaml`
+    """
     from ..frontend.dump import expanded_yaml
 
     typer.echo(expanded_yaml(load_spec_cli(spec, input, classes)), nl=False)

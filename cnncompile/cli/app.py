@@ -2,6 +2,8 @@
 
 Every command module registers on ``app``; commands parse options, call the library and print.
 A :class:`~cnncompile.errors.CnnCompileError` is a user's mistake: one line on stderr, exit 2.
+So is a command-line mistake (a bad option value, a missing argument, an unknown option):
+:class:`OneLineUsageErrors` prints it as one line instead of Typer's usage box.
 Anything else is a bug: a one-line summary, exit 1. ``--debug`` shows the traceback.
 """
 
@@ -12,12 +14,72 @@ import sys
 from collections.abc import Callable
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import CnnCompileError
 
+try:  # typer 0.28 runs on its own copy of click; earlier versions on the click package
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_errors
+
+# click >= 8.2 raises this for a bare group call; it carries the help text, not a mistake
+_HELP_NOT_ERROR = getattr(click_errors, "NoArgsIsHelpError", ())
+
+
+def usage_error_line(e) -> str:
+    """``error: <where>: <what>`` for a click usage error: where is the option (or argument)
+    for a bad value, else the command."""
+    command = e.ctx.command_path if e.ctx is not None else "cnncompile"
+    if isinstance(e, click_errors.MissingParameter) and e.param is not None:
+        kind = "argument" if e.param.param_type_name == "argument" else "option"
+        name = e.param.opts[0] if kind == "option" else (e.param.name or "").upper()
+        return f"error: {command}: missing {kind} {name} (see {command} --help)"
+    if isinstance(e, click_errors.BadParameter):
+        where = e.param_hint or (e.param.opts[0] if e.param is not None and e.param.opts
+                                 else command)
+        if not isinstance(where, str):
+            where = " / ".join(where)
+        return f"error: {where}: {' '.join(e.message.split()).rstrip('.')}"
+    if isinstance(e, click_errors.NoSuchOption):
+        near = sorted(e.possibilities or ())
+        hint = f" (did you mean {' or '.join(near)}?)" if near else f" (see {command} --help)"
+        return f"error: {command}: no such option {e.option_name}{hint}"
+    text = " ".join(e.format_message().split()).rstrip(".")
+    return f"error: {command}: {text[:1].lower()}{text[1:]}"
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The app's group: a usage mistake is one line on stderr and exit 2, never a usage box."""
+
+    def make_context(self, *args, **kwargs):
+        return self._one_line(super().make_context, *args, **kwargs)
+
+    def invoke(self, ctx):
+        return self._one_line(super().invoke, ctx)
+
+    @staticmethod
+    def _one_line(step, *args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except click_errors.UsageError as e:
+            if isinstance(e, _HELP_NOT_ERROR) or state["debug"]:
+                raise
+            print(usage_error_line(e), file=sys.stderr)
+            raise typer.Exit(2) from None
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"cnncompile {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="cnncompile",
-    help="Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -31,8 +93,14 @@ state = {"debug": False}
 @app.callback()
 def main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print cnncompile's version and exit."),
 ) -> None:
-    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX."""
+    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.
+
+    Example: `cnncompile analyze specs/ch9/residual_flower.yaml`; every command's --help shows
+    one of its own.
+    """
     state["debug"] = debug
 
 

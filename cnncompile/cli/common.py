@@ -2,19 +2,82 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
+from ..training_options import OPTIONS, OPTIONS_BY_NAME, BadValue, TrainOption
 
-class Init(str, Enum):
-    """--init choices: the textbook's N(0, 0.030), or He-normal."""
 
-    normal = "normal"
-    he = "he"
+def choice_enum(name: str, choices: tuple[str, ...], doc: str) -> type[Enum]:
+    """A str Enum of ``choices`` (Typer shows and checks them as a choice)."""
+    enum = Enum(name, {c: c for c in choices}, type=str, module=__name__)
+    enum.__doc__ = doc
+    return enum
+
+
+Init = choice_enum("Init", OPTIONS_BY_NAME["init"].choices,
+                   "--init choices: the textbook's N(0, 0.030), or He-normal.")
+# runtime.session.PROVIDER_CHOICES, written out so that starting the CLI imports no runtime
+# (tests/test_cli.py checks that the two agree)
+Provider = choice_enum("Provider", ("auto", "cpu", "cuda"),
+                       "--provider choices: onnxruntime's execution provider.")
+
+
+def _flag_parser(option: TrainOption) -> Callable[[str], Any]:
+    """A flag's text read as the spec would read it, then checked by the same rule (so `--lr
+    1e-3` and `train: {learning_rate: 1e-3}` agree); a refusal is Typer's BadParameter."""
+
+    def parse(text: Any) -> Any:
+        if not isinstance(text, str):  # a default, already a value
+            return text
+        try:
+            return option.parse_text(text)
+        except BadValue as e:
+            raise typer.BadParameter(e.cli(text)) from None
+
+    return parse
+
+
+def _metavar(o: TrainOption) -> str:
+    if o.kind is bool:
+        return "[on|off]"
+    if o.choices:
+        return "[" + "|".join(o.choices) + "]"
+    return {int: "INTEGER", float: "FLOAT"}.get(o.kind, "TEXT")
+
+
+def _flag_help(o: TrainOption) -> str:
+    where = "spec's train." + o.name + ", else " if o.in_spec else ""
+    return f"{o.help} [{where}{o.default_text()}]"
+
+
+def train_option_parameters() -> list[inspect.Parameter]:
+    """One keyword parameter (a Typer option, None when not given) per table flag."""
+    return [inspect.Parameter(
+        o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+        default=typer.Option(None, o.cli_flag, help=_flag_help(o), parser=_flag_parser(o),
+                             metavar=_metavar(o), show_default=False,
+                             rich_help_panel="Training options"))
+        for o in OPTIONS if o.cli_flag]
+
+
+def with_train_options(fn: Callable) -> Callable:
+    """Give ``fn(..., **options)`` one CLI flag per training option of the table.
+
+    The command sees ``options``: the name of every option that has a flag, mapped to its
+    parsed value, or to None when the flag was not given.
+    """
+    own = inspect.signature(fn, eval_str=True)
+    params = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+    fn.__signature__ = own.replace(parameters=params + train_option_parameters())
+    return fn
 
 
 spec_options = SimpleNamespace(

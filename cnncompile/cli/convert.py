@@ -18,7 +18,7 @@ def convert(
         "CnnExtModel constructions. It is read, never run."),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="Write the spec here (spec.yaml), or one spec per model "
-        "into a folder (DIR/ -> DIR/<name>.yaml). Default: print the spec."),
+        "into a folder (`DIR/` -> `DIR/<name>.yaml`). Default: print the spec."),
     model: Optional[str] = typer.Option(
         None, "--model", help="Convert only the model of this name (needed with -o FILE.yaml "
         "when the file constructs several)."),
@@ -35,6 +35,8 @@ def convert(
     exec_all(epoch_count=..., batch_size=..., learning_rate=..., report=...) become `train:`
     defaults. Every spec is checked by loading it before it is written; files are written
     atomically. Mistakes are reported as FILE.py:LINE:COL with exit status 2.
+
+    Example: `cnncompile convert chap09_models.py -o specs/ch9/`
     """
     from ..errors import Location
     from ..frontend.convert import convert_file, write_spec

@@ -66,6 +66,9 @@ def export(
 
     Runs onnx.checker (full check), strict shape inference against the IR and onnxruntime
     against the NumPy engine on a batch; any failure is an error and no file is written.
+
+    Example: `cnncompile export exported/fmnist_small.yaml -w runs/quickstart/checkpoint.npz -o
+    model.onnx`
     """
     from ..ir import lower
     from ..onnx_export import DEFAULT_OPSET, ExportOptions, export_model, load_weights

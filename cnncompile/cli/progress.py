@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from ..wording import plural
+
 
 class LogFormat(str, Enum):
     rich = "rich"
@@ -38,6 +40,7 @@ class Display:
         from rich.console import Console
 
         self.fmt, self.name, self.report = fmt, name, report
+        self.epochs = 0  # the run's last epoch, always reported; set by start()
         self.console = Console(highlight=False, soft_wrap=True)
         self.progress = None
         self.task = None
@@ -51,6 +54,7 @@ class Display:
     def start(self, trainer, run_dir: Path, resumed: bool) -> None:
         cfg, g = trainer.config, trainer.graph
         self.last_report = trainer.elapsed
+        self.epochs = cfg.epochs
         params = sum(p.size for p in g.params() if p.trainable)
         if self.fmt is LogFormat.json:
             self.emit("start", model=g.name, params=params, data=trainer.data.describe(),
@@ -71,7 +75,7 @@ class Display:
                 step = f", step {trainer.current.step}" if trainer.current else ""
                 where += f" (resumed after epoch {trainer.epoch}{step})"
             self.console.print(", ".join([f"{cfg.optimizer} lr {cfg.learning_rate:g}{sched}",
-                                          f"batch {cfg.batch_size}", f"{cfg.epochs} epochs",
+                                          f"batch {cfg.batch_size}", plural(cfg.epochs, "epoch"),
                                           f"seed {cfg.seed}", *extra]) + f" -> {where}")
 
     # -- TrainHooks ----------------------------------------------------------------------------
@@ -113,7 +117,7 @@ class Display:
             self.progress.stop()
             self.progress = None
         epoch = row["epoch"]
-        if epoch % self.report and self.fmt is not LogFormat.json:
+        if epoch % self.report and epoch != self.epochs and self.fmt is not LogFormat.json:
             return
         train_acc = {k: v for k, v in row.items() if k.startswith("train_acc")}
         val_acc = {k: v for k, v in row.items() if k.startswith("val_acc")}
@@ -148,7 +152,7 @@ class Display:
             accs = result.accuracy
             shown = (f"{next(iter(accs.values())):.4f}" if len(accs) == 1
                      else ", ".join(f"{h} {a:.4f}" for h, a in accs.items()))
-            typer.echo(f"test accuracy {shown} on {len(trainer.data.test):,} samples "
+            typer.echo(f"test accuracy {shown} on {plural(len(trainer.data.test), 'sample')} "
                        f"(trained {trainer.elapsed / 60:.1f} min)")
             names = [trainer.checkpoint_path.name, "metrics.csv", *(f.name for f in result.files)]
             typer.echo(f"wrote {trainer.run_dir}/: {', '.join(names)}")

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .app import command
+from .common import Provider
 
 PROVIDER_HELP = "auto (CUDA when onnxruntime-gpu and a GPU are there), cpu or cuda."
 
@@ -27,12 +28,15 @@ def predict(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
     images: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     top: int = typer.Option(3, "--top", "-k", min=1, help="Classes to show per head."),
-    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
 ) -> None:
-    """Classify images: decoded, resized and scaled as the model's metadata records."""
+    """Classify images: decoded, resized and scaled as the model's metadata records.
+
+    Example: `cnncompile predict exported/fmnist_small.onnx exported/samples --top 2`
+    """
     from ..runtime.images import find_images
 
-    m = _open(model, provider)
+    m = _open(model, provider.value)
     files = find_images(images)
     probs = m.predict_images(files)
     for i, f in enumerate(files):
@@ -63,7 +67,7 @@ def _batches(text: str) -> list[int]:
 def bench(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
     batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
-    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
     seconds: float = typer.Option(1.0, "--seconds", min=0.01,
                                   help="Minimum time per measurement."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -71,14 +75,17 @@ def bench(
     engine: bool = typer.Option(True, "--engine/--no-engine",
                                 help="Time the NumPy engine's forward beside it."),
 ) -> None:
-    """Latency percentiles and throughput in onnxruntime, and the NumPy engine's throughput."""
+    """Latency percentiles and throughput in onnxruntime, and the NumPy engine's throughput.
+
+    Example: `cnncompile bench exported/fmnist_small.onnx --batch 1,64 --provider cpu`
+    """
     import onnxruntime as ort
 
     from ..runtime.bench import bench_engine, bench_onnx, engine_of
     from ..runtime.session import CUDA
 
     sizes = _batches(batch)
-    m = _open(model, provider, threads)
+    m = _open(model, provider.value, threads)
     graph, params = engine_of(m) if engine else (None, None)
     gpu = CUDA in ort.get_available_providers()
     typer.echo(f"{m.name}: {model} on {m.provider} (onnxruntime {ort.__version__}"

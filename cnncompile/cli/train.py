@@ -10,28 +10,18 @@ from typing import Optional
 
 import typer
 
+from ..wording import plural
 from .app import command
-from .common import Init, spec_options
+from .common import spec_options, with_train_options
 from .progress import Display, LogFormat
 
 
-class Optim(str, Enum):
-    sgd = "sgd"
-    momentum = "momentum"
-    adam = "adam"
+class Split(str, Enum):
+    """--split choices: the parts of a data set's split."""
 
-
-class Schedule(str, Enum):
-    constant = "constant"
-    cosine = "cosine"
-    step = "step"
-
-
-class Augment(str, Enum):
-    none = "none"
-    flip = "flip"
-    flip_shift = "flip_shift"
-    flip_cutout = "flip_cutout"
+    test = "test"
+    validation = "validation"
+    train = "train"
 
 
 class EvalFormat(str, Enum):
@@ -51,37 +41,13 @@ def _spec_for_checkpoint(spec: Path, input: Optional[str], classes: Optional[int
 
 
 @command("train")
+@with_train_options  # one flag per option of cnncompile/training_options.py
 def train(
     spec: Path = typer.Argument(..., help="The spec file (YAML, or a bare layer list)."),
     data: str = typer.Option(..., "--data", "-d", help="fashion-mnist, a folder of IDX files, "
                              "an image folder (flowers or Office31 layout) or an .npz file."),
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [spec, else 10]."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
-                                             help="Minibatch size [spec, else 10]."),
-    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Learning rate "
-                                       "[spec, else 0.001]."),
-    optimizer: Optional[Optim] = typer.Option(None, "--optimizer", help="[spec, else adam]"),
-    l1: Optional[float] = typer.Option(None, "--l1", min=0.0, help="L1 decay [spec, else 0]."),
-    l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay [spec, else 0]."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Initialisation, shuffling, "
-                                       "dropout and noise seed [spec, else 0]."),
-    init: Optional[Init] = typer.Option(None, "--init", help="normal: the textbook's "
-                                        "N(0, 0.030); he: He-normal [spec, else normal]."),
-    lr_schedule: Optional[Schedule] = typer.Option(
-        None, "--lr-schedule", help="cosine: per step down to 0; step: /10 after 50% and 75% "
-        "of the epochs [spec, else constant]."),
-    augment: Optional[Augment] = typer.Option(
-        None, "--augment", help="flip: random mirror; flip_shift: also shifts of up to H/14 "
-        "pixels; flip_cutout: also zeroes a random H/4 square [spec, else none]."),
-    label_smoothing: Optional[float] = typer.Option(
-        None, "--label-smoothing", min=0.0, max=0.99, help="Train softmax heads towards "
-        "1 - e + e/K on the true class and e/K elsewhere [spec, else 0]."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Train on the first N "
-                                        "samples of the shuffled training set."),
-    report: Optional[int] = typer.Option(None, "--report", min=1, help="Print an epoch line "
-                                         "every K epochs [spec, else 1]."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder [runs/NAME, or "
                                        "runs/NAME-2, ... when taken]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: "
@@ -91,6 +57,7 @@ def train(
     log_format: LogFormat = typer.Option(LogFormat.rich, "--log-format",
                                          help="rich (progress bar), textbook (its exact report "
                                          "lines) or json (one object per line)."),
+    **options,
 ) -> None:
     """Train a spec in NumPy, with a checkpoint every epoch, curves and a test report.
 
@@ -101,8 +68,11 @@ def train(
     validation. The run folder gets checkpoint.npz, metrics.csv, curves.png, confusion.png,
     samples.png and test.json. Ctrl-C saves the last completed step and exits 130;
     `--resume` continues to the same weights an uninterrupted run reaches.
+
+    Example: `cnncompile train exported/fmnist_small.yaml --data fashion-mnist --epochs 2 --out
+    runs/quickstart`
     """
-    from ..errors import DataError
+    from ..errors import DataError, OptionError
     from ..ir import lower
     from ..train import (
         TrainConfig,
@@ -117,11 +87,7 @@ def train(
     from ..train.run import clear_run
     from .common import load_spec_cli
 
-    flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
-             "optimizer": optimizer, "l1_decay": l1, "l2_decay": l2, "seed": seed,
-             "init": init, "lr_schedule": lr_schedule, "augment": augment, "limit": limit,
-             "report": report, "label_smoothing": label_smoothing}
-    flags = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items()}
+    flags = options  # every training option's flag value, None when not given
     name = load_spec_cli(spec, input, classes).name
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
@@ -134,7 +100,10 @@ def train(
         sp = _spec_for_checkpoint(spec, input, classes, ckpt)
         graph = lower(sp)
         check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"), same_structure=True)
-        config = TrainConfig(**ckpt.meta["config"]).replace(flags)
+        try:
+            config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
+        except OptionError as e:  # a record the option table no longer accepts
+            raise DataError(f"{run_dir / 'checkpoint.npz'}: its recorded {e}") from None
     else:
         sp = load_spec_cli(spec, input, classes)
         graph = lower(sp)
@@ -198,7 +167,8 @@ def evaluate_cmd(
                                            "parameters .npz for the spec, or a run folder."),
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
-    split: str = typer.Option("test", "--split", help="test, validation or train."),
+    split: Split = typer.Option(Split.test, "--split", help="The part of the data set's "
+                                "split to evaluate: test, validation or train."),
     format: EvalFormat = typer.Option(EvalFormat.table, "--format", "-f", help="table, or json: "
                                       "one object whose `accuracy` maps each head to its "
                                       "accuracy (a single head is `output`)."),
@@ -211,6 +181,9 @@ def evaluate_cmd(
     The split is the one `train` used: the set's own test split, or the textbook's split with
     its fixed seed. A spec needs --weights (a run's checkpoint.npz or a parameters .npz); an
     .onnx model runs on onnxruntime and gets exactly the same figures.
+
+    Example: `cnncompile evaluate exported/fmnist_small.yaml --weights runs/quickstart --data
+    fashion-mnist`
     """
     import numpy as np
 
@@ -225,8 +198,6 @@ def evaluate_cmd(
         write_plots,
     )
 
-    if split not in ("test", "validation", "train"):
-        raise DataError(f"--split must be test, validation or train. Received: {split!r}")
     if model.suffix.lower() == ".onnx":
         predict, shape, output, title = _onnx_model(model)
         validation = None
@@ -247,14 +218,15 @@ def evaluate_cmd(
         raise DataError(f"{model}: evaluate reports classification figures; this model is a "
                         "regression (its `train` report gives the textbook's accuracy)")
     ds = load_dataset(data, shape, output, validation=validation)
-    part = {"test": ds.test, "validation": ds.val, "train": ds.train}[split]
+    part = {Split.test: ds.test, Split.validation: ds.val, Split.train: ds.train}[split]
     ev = evaluate(predict, part, [h.name for h in output.heads], ds.names, batch_size)
     files = write_plots(out, title, [], ev, part) if out is not None else []
     if format is EvalFormat.json:
-        typer.echo(json.dumps({"model": str(model), "data": ds.source, "split": split,
+        typer.echo(json.dumps({"model": str(model), "data": ds.source, "split": split.value,
                                **ev.to_json(), "files": [str(f) for f in files]}))
     else:
-        typer.echo(_eval_table(ev, f"{title} on {ds.source} ({split}, {ev.samples:,} samples)"),
+        typer.echo(_eval_table(ev, f"{title} on {ds.source} ({split.value}, "
+                                   f"{plural(ev.samples, 'sample')})"),
                    nl=False)
         if files:
             typer.echo("wrote " + ", ".join(map(str, files)))

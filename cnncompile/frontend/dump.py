@@ -28,6 +28,22 @@ def _options(kind: str, values: dict) -> dict:
     return out
 
 
+def _batch_norm_rate(options: dict) -> dict:
+    """``momentum: m`` instead of ``exp_ratio`` when the rate was given as a momentum.
+
+    The front end stores ``exp_ratio = 1 - momentum``, so `momentum: 0.9` becomes
+    0.09999999999999998; writing the momentum back reads as exactly the same rate.
+    """
+    rate = options.get("exp_ratio")
+    if rate is None:
+        return options
+    momentum = 1.0 - rate
+    if 1.0 - momentum != rate or len(repr(momentum)) >= len(repr(rate)):
+        return options
+    return {("momentum" if k == "exp_ratio" else k): (momentum if k == "exp_ratio" else v)
+            for k, v in options.items()}
+
+
 def layer_to_dsl(layer: L.Layer):
     """One layer expression as plain lists and dicts (macros already expanded)."""
     if isinstance(layer, L.Full):
@@ -52,8 +68,9 @@ def layer_to_dsl(layer: L.Layer):
         return ["noise", _options("noise", {"type": layer.type, "mean": layer.mean,
                                             "std": layer.std, "ratio": layer.ratio})]
     if isinstance(layer, L.BatchNormal):
-        o = _options("batch_normal", {"rescale": layer.rescale, "epsilon": layer.epsilon,
-                                      "exp_ratio": layer.exp_ratio})
+        o = _batch_norm_rate(_options("batch_normal", {"rescale": layer.rescale,
+                                                       "epsilon": layer.epsilon,
+                                                       "exp_ratio": layer.exp_ratio}))
         return ["batch_normal", o] if o else ["batch_normal"]
     if isinstance(layer, L.Act):
         return ["act", {"actfunc": layer.actfunc}]
@@ -112,7 +129,11 @@ def expanded_yaml(spec: Spec) -> str:
         text = yaml.dump(value, Dumper=_FlowDumper, width=100, default_flow_style=True)
         return text.removesuffix("...\n").strip()  # a bare scalar gets a document-end marker
 
-    text = f"name: {flow(spec.name)}\ninput: {flow(list(spec.input_shape))}\n"
+    text = f"name: {flow(spec.name)}\n"
+    if spec.description:
+        text += yaml.safe_dump({"description": spec.description}, width=100, sort_keys=False,
+                               allow_unicode=True)
+    text += f"input: {flow(list(spec.input_shape))}\n"
     text += f"output: {flow(output_to_dsl(spec.output))}\n"
     text += "layers:\n" + textwrap.indent(yaml.dump(items, Dumper=_FlowDumper, width=100), "  ")
     if spec.train:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import DslSyntaxError, Location
+from ..wording import closest
 from .layers import ACTFUNCS
 from .source import hint_at
 
@@ -16,18 +16,6 @@ class Unfilled(Exception):
 
     def __init__(self, placeholder: str):
         self.placeholder = placeholder
-
-
-def closest(word: str, choices) -> str:
-    """' (did you mean X?)' for the nearest valid names, or ''."""
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, str(word), str(c)).ratio(), str(c)) for c in choices),
-        reverse=True,
-    )
-    near = [c for r, c in scored if r >= 0.6 and r >= scored[0][0] - 0.1][:3]
-    if not near:
-        return ""
-    return " (did you mean " + " or ".join(repr(n) for n in near) + "?)"
 
 
 def _check_filled(value):

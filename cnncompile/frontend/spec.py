@@ -8,31 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DslSyntaxError, Location
+from ..training_options import SPEC_OPTIONS, BadValue
 from . import layers as L
 from .build import LayerBuilder, Macro, normalise_placeholder
-from .options import choice, closest, non_negative_int, number, positive_int
+from .options import closest, positive_int
 from .source import LDict, LList, load_yaml, read_text
 
 TOP_KEYS = ("name", "description", "include", "input", "output", "macros", "layers", "train")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-# `train:` keys -> parsers; `cnncompile train` flags override these.
-TRAIN_KEYS = {
-    "epochs": positive_int,
-    "batch_size": positive_int,
-    "optimizer": choice("adam", "sgd", "momentum"),
-    "learning_rate": number(0, 10, low_open=True),
-    "l2_decay": number(0, 1),
-    "l1_decay": number(0, 1),
-    "report": positive_int,
-    "seed": non_negative_int,
-    "init": choice("normal", "he"),
-    "momentum": number(0, 1, high_open=True),
-    "lr_schedule": choice("constant", "cosine", "step"),
-    "augment": choice("none", "flip", "flip_shift", "flip_cutout"),
-    "label_smoothing": number(0, 1, high_open=True),
-    "validation": number(0, 0.5),
-}
+# `train:` keys are the option table's (cnncompile/training_options.py); flags override them.
+TRAIN_KEYS = SPEC_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -175,8 +161,8 @@ def parse_train(value, loc: Location) -> dict:
                 _located(value, key, loc),
             )
         try:
-            out[key] = TRAIN_KEYS[key](v)
-        except ValueError as e:
+            out[key] = TRAIN_KEYS[key].parse(v)
+        except BadValue as e:
             raise DslSyntaxError(f"`train.{key}` {e}", _located(value, key, loc)) from None
     return out
 

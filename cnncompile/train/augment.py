@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-
-AUGMENTS = ("none", "flip", "flip_shift", "flip_cutout")
+from ..training_options import AUGMENTS  # the option table holds the list
 
 
 def check_augment(kind: str, input_shape: tuple[int, ...]) -> None:

@@ -1,49 +1,53 @@
 """Training options: command-line flags over the spec's `train:` section over the textbook's.
 
-The textbook's defaults (spec-format section 7): 10 epochs, batch size 10, Adam with learning
-rate 0.001, no decay, N(0, 0.030) initialisation, a report every epoch.
+:class:`TrainConfig` is made from the option table (``cnncompile/training_options.py``): one
+field per option, with the option's default, and every value checked by the option's own rule
+when the configuration is built, so a NaN, an infinity, a rate of 0 or an unknown schedule
+never reaches the loop. The textbook's defaults (spec-format section 7): 10 epochs, batch size
+10, Adam with learning rate 0.001, no decay, N(0, 0.030) initialisation, a report every epoch.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, field, make_dataclass
+
+from ..errors import OptionError
+from ..training_options import OPTIONS, OPTIONS_BY_NAME, BadValue, closest
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every option the training loop reads; ``from_sources`` fills it in priority order."""
+class _TrainConfigRules:
+    """TrainConfig's behaviour; its fields come from the option table."""
 
-    epochs: int = 10
-    batch_size: int = 10
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    momentum: float = 0.9
-    l1_decay: float = 0.0
-    l2_decay: float = 0.0
-    seed: int = 0
-    init: str = "normal"
-    report: int = 1
-    lr_schedule: str = "constant"  # constant | cosine | step
-    augment: str = "none"  # none | flip | flip_shift | flip_cutout
-    label_smoothing: float = 0.0
-    validation: float = 0.05
-    limit: int | None = None
+    def __post_init__(self) -> None:
+        for option in OPTIONS:
+            try:
+                value = option.parse(getattr(self, option.name))
+            except BadValue as e:
+                raise OptionError(f"training option `{option.name}` {e}") from None
+            object.__setattr__(self, option.name, value)  # canonical: 1 -> 1.0 for a float
 
     @classmethod
-    def from_sources(cls, spec_train: dict, flags: dict) -> TrainConfig:
-        """Flags (None = not given) override the spec's `train:` keys, which override defaults."""
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in spec_train.items() if k in names}
-        values.update({k: v for k, v in flags.items() if v is not None})
-        unknown = set(values) - names
+    def from_dict(cls, values: dict):
+        """A configuration from a mapping (a checkpoint's record); unknown names are refused."""
+        unknown = [k for k in values if k not in OPTIONS_BY_NAME]
         if unknown:
-            raise TypeError(f"unknown training options {sorted(unknown)}")
+            raise OptionError(f"unknown training option {unknown[0]!r}"
+                              f"{closest(unknown[0], OPTIONS_BY_NAME)}; valid: "
+                              + ", ".join(OPTIONS_BY_NAME))
         return cls(**values)
 
-    def replace(self, flags: dict) -> TrainConfig:
+    @classmethod
+    def from_sources(cls, spec_train: dict, flags: dict):
+        """Flags (None = not given) override the spec's `train:` keys, which override defaults."""
+        values = dict(spec_train)
+        values.update({k: v for k, v in flags.items() if v is not None})
+        return cls.from_dict(values)
+
+    def replace(self, flags: dict):
         """This configuration with the given (non-None) flags changed, for a resumed run."""
-        return TrainConfig(**{**asdict(self), **{k: v for k, v in flags.items() if v is not None}})
+        return self.from_dict({**asdict(self), **{k: v for k, v in flags.items()
+                                                  if v is not None}})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,3 +72,21 @@ class TrainConfig:
             drops = (epoch >= self.epochs * 0.5) + (epoch >= self.epochs * 0.75)
             return lr / 10 ** drops
         return lr
+
+
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    [(o.name, o.kind | None if o.optional else o.kind, field(default=o.default))
+     for o in OPTIONS],
+    bases=(_TrainConfigRules,),
+    frozen=True,
+)
+TrainConfig.__module__ = __name__
+TrainConfig.__doc__ = """Every option the training loop reads, one field per option-table entry.
+
+Built from keywords (``TrainConfig(epochs=3)``), a mapping (:meth:`from_dict`) or the spec
+and the flags in priority order (:meth:`from_sources`); every value is checked on construction
+and an out-of-range one raises :class:`~cnncompile.errors.OptionError`.
+"""
+
+__all__ = ["TrainConfig"]

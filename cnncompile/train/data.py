@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..wording import plural
 from .idx import FASHION_MNIST_LABELS, fashion_mnist_dir, is_idx_folder, load_idx_folder
 from .images import load_folder
 
@@ -88,9 +89,11 @@ class Dataset:
 
     def describe(self) -> str:
         shape = "x".join(map(str, self.train.x.shape[1:]))
-        classes = "+".join(str(len(n)) for n in self.names)
+        counts = [len(n) for n in self.names]
+        classes = (plural(counts[0], "class", "classes") if len(counts) == 1
+                   else "+".join(map(str, counts)) + " classes")
         return (f"{self.source}: {len(self.train):,} train / {len(self.val):,} validation / "
-                f"{len(self.test):,} test, {shape}, {classes} classes"
+                f"{len(self.test):,} test, {shape}, {classes}"
                 + (" (decoded images from the cache)" if self.from_cache else ""))
 
 

@@ -54,16 +54,31 @@ def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str,
                    path: Path, title: str) -> Path:
     """One confusion matrix per head (rows true, columns predicted), counts in the cells."""
     plt = _pyplot()
+    fig = confusion_figure(confusion, names, title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def confusion_figure(confusion: dict[str, np.ndarray], names: dict[str, tuple[str, ...]],
+                     title: str):
+    """The confusion matrices' figure; every class label readable, none overlapping another.
+
+    Each head gets a width in proportion to its classes (a 31-class head beside a 3-class one
+    gets the room it needs); column labels turn upright when they would touch, and when even
+    upright labels would (many classes), only every n-th label is shown.
+    """
+    plt = _pyplot()
     heads = list(confusion)
     sizes = [len(names[h]) for h in heads]
-    fig, axes = plt.subplots(1, len(heads), figsize=(sum(max(4.0, 0.45 * k + 2) for k in sizes),
-                                                     max(4.0, 0.45 * max(sizes) + 1.5)),
-                             squeeze=False)
+    widths = [max(4.0, 0.45 * k + 2) for k in sizes]
+    fig, axes = plt.subplots(1, len(heads), figsize=(sum(widths), max(4.0, 0.45 * max(sizes) + 1.5)),
+                             squeeze=False, gridspec_kw={"width_ratios": widths})
     for ax, head in zip(axes[0], heads, strict=True):
         conf = confusion[head]
         k = len(names[head])
         ax.imshow(conf, cmap="Blues")
-        ax.set_xticks(range(k), names[head], rotation=90 if k > 6 else 0, fontsize=8)
+        ax.set_xticks(range(k), names[head], fontsize=8)
         ax.set_yticks(range(k), names[head], fontsize=8)
         ax.set(xlabel="predicted", ylabel="true",
                title=head if len(heads) > 1 else "confusion matrix")
@@ -74,9 +89,30 @@ def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str,
                         color="white" if conf[i, j] > top / 2 else "black")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    for ax in axes[0]:
+        _separate_labels(fig, ax)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # upright labels take more room below
+    return fig
+
+
+def _overlap(fig, labels) -> bool:
+    """Whether any two neighbouring visible labels touch, as drawn."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible()]
+    return any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def _separate_labels(fig, ax) -> None:
+    """Turn touching column labels upright, then thin either axis's labels until none touch."""
+    if _overlap(fig, ax.get_xticklabels()):
+        for label in ax.get_xticklabels():
+            label.set_rotation(90)
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        step = 1
+        while step < len(labels) and _overlap(fig, labels):
+            step += 1
+            for i, label in enumerate(labels):
+                label.set_visible(i % step == 0)
 
 
 def _displayable(x: np.ndarray) -> np.ndarray | None:

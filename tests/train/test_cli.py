@@ -29,15 +29,16 @@ def test_textbook_log_lines_and_run_folder(toy, tmp_path):
     assert lines[0] == "Model toy train started:"
     assert re.fullmatch(r"    Epoch 2: cost=\d\.\d{3}, accuracy=\d\.\d{3}/\d\.\d{3} "
                         r"\(\d+/\d+ secs\)", lines[1])
-    assert re.fullmatch(r"Model toy train ended in \d+ secs:", lines[2])
-    assert re.fullmatch(r"Model toy test report: accuracy = (\d\.\d{3}), \(\d+ secs\)", lines[3])
-    assert len(lines) == 4  # --report 2 over 3 epochs: only epoch 2 is reported
+    assert lines[2].startswith("    Epoch 3: ")  # the last epoch is always reported
+    assert re.fullmatch(r"Model toy train ended in \d+ secs:", lines[3])
+    assert re.fullmatch(r"Model toy test report: accuracy = (\d\.\d{3}), \(\d+ secs\)", lines[4])
+    assert len(lines) == 5  # --report 2 over 3 epochs: epochs 2 and 3 (the last)
     for name in ("curves.png", "confusion.png", "samples.png"):
         assert (run / name).read_bytes()[:8] == PNG and (run / name).stat().st_size > 5000
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[3].startswith("3,")
     test = json.loads((run / "test.json").read_text())
-    assert f"{test['accuracy']['output']:.3f}" == lines[3].split("= ")[1][:5]
+    assert f"{test['accuracy']['output']:.3f}" == lines[4].split("= ")[1][:5]
 
 
 def test_json_log_then_evaluate_gives_the_same_figures(toy, tmp_path):
@@ -118,7 +119,7 @@ def test_mismatching_checkpoint_and_bad_data_are_one_line_errors(toy, tmp_path, 
 def test_nan_loss_stops_with_epoch_and_step(toy, tmp_path):
     spec, data = toy
     r = cli("train", spec, "--data", data, "--epochs", 3, "--out", tmp_path / "run",
-            "--optimizer", "sgd", "--lr", 1e30)
+            "--optimizer", "sgd", "--lr", 10, "--l2", 1, "--batch-size", 2)  # w <- -9 w per step
     assert r.exit_code == 2
     assert re.search(r"error: the loss became (nan|inf) at epoch 1, step \d+: training stopped; "
                      r"no checkpoint was written", r.output)

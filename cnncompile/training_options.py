@@ -1,0 +1,287 @@
+"""The one table of training options, and the one rule that reads a value for each.
+
+Every consumer is made from :data:`OPTIONS`, none repeats it: the spec's `train:` section
+(``frontend/spec.py``), :class:`~cnncompile.train.config.TrainConfig` (its fields, defaults and
+validation), the `cnncompile train` flags (``cli/common.py`` builds one Typer option per entry)
+and ``docs/train-options.md`` (:func:`markdown`). So a spec and the command line accept exactly
+the same values: the CLI reads a flag's text as a YAML scalar, as the spec file is read, and both
+then go through :meth:`TrainOption.parse`.
+
+Adding an option is one :class:`TrainOption` entry in :data:`OPTIONS`, then regenerating the docs
+table::
+
+    python -m cnncompile.training_options > docs/train-options.md
+
+This module sits below ``frontend/`` and ``train/`` and imports nothing from either.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .wording import closest
+
+
+class BadValue(ValueError):
+    """A value an option refuses; ``str()`` is the spec's wording, :meth:`cli` the flag's."""
+
+    def __init__(self, option: TrainOption, value: Any, hint: str = ""):
+        self.option, self.value, self.hint = option, value, hint
+        super().__init__(f"must be {option.expected()}{hint}. Received: {value!r}")
+
+    def cli(self, text: str) -> str:
+        """One line about the flag's text: ``'x' is not a valid integer``."""
+        number = isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
+        if self.option.kind in (int, float) and not number:
+            noun = "integer" if self.option.kind is int else "number"
+            return f"{text!r} is not a valid {noun}"
+        shown = text if _is_number(text) else repr(text)
+        return f"{shown} is not {self.option.expected()}{self.hint}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+BOOL_WORDS = {"on": True, "off": False}
+
+
+@dataclass(frozen=True)
+class TrainOption:
+    """One training option: spec key and TrainConfig field ``name``, its values and its flag.
+
+    ``kind`` is int, float, bool or str. Numbers lie in [low, high] (an end is open when
+    ``low_open``/``high_open``; None: unbounded); strings are one of ``choices``, or match
+    ``pattern`` when there are no choices (``values`` then says in words what matches, e.g.
+    "cpu, cuda or cuda:N"). ``optional`` admits None (the spec's `null`: "not
+    given"). ``flag`` is the `cnncompile train` flag (default ``--name-with-dashes``; "" for
+    none); ``in_spec`` False keeps it out of the `train:` section. ``extension`` marks what the
+    textbook does not have.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    values: str = ""
+    optional: bool = False
+    flag: str | None = None
+    in_spec: bool = True
+    extension: bool = False
+
+    @property
+    def cli_flag(self) -> str:
+        """The `cnncompile train` flag, or "" when the option has none."""
+        return ("--" + self.name.replace("_", "-")) if self.flag is None else self.flag
+
+    # -- what the values are -----------------------------------------------------------------
+    def expected(self) -> str:
+        """The accepted values in words: 'a positive integer', 'in (0, 10]', 'one of a, b'."""
+        if self.kind is bool:
+            return "on or off (true or false)"
+        if self.kind is str:
+            if self.choices:
+                return "one of " + ", ".join(self.choices)
+            if self.values:
+                return self.values
+            return f"a string matching {self.pattern}" if self.pattern else "a string"
+        if self.kind is int and self.high is None and not self.low_open:
+            if self.low == 1:
+                return "a positive integer"
+            if self.low == 0:
+                return "a non-negative integer"
+        noun = "an integer" if self.kind is int else "a number"
+        if self.low is None and self.high is None:
+            return noun
+        if self.high is None:
+            return f"{noun} {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.low is None:
+            return f"{noun} {'<' if self.high_open else '<='} {_num(self.high)}"
+        lo, hi = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {lo}{_num(self.low)}, {_num(self.high)}{hi}"
+
+    def values_text(self) -> str:
+        """The accepted values, for the docs table."""
+        if self.kind is bool:
+            return "on, off"
+        if self.choices:
+            return ", ".join(self.choices)
+        text = self.expected()
+        return text + (", or none" if self.optional else "")
+
+    def default_text(self) -> str:
+        """The default as a user writes it."""
+        if self.default is None:
+            return "none"
+        if self.kind is bool:
+            return "on" if self.default else "off"
+        return _num(self.default) if self.kind in (int, float) else str(self.default)
+
+    # -- reading a value ---------------------------------------------------------------------
+    def parse(self, value: Any) -> Any:
+        """The canonical value of ``value`` (a YAML scalar), or :class:`BadValue`.
+
+        >>> OPTIONS_BY_NAME["learning_rate"].parse("1e-3")
+        0.001
+        >>> OPTIONS_BY_NAME["epochs"].parse(0)
+        Traceback (most recent call last):
+        ...
+        cnncompile.training_options.BadValue: must be a positive integer. Received: 0
+        """
+        if value is None or (self.optional and isinstance(value, str)
+                             and value.lower() == "none"):
+            if self.optional:
+                return None
+            raise BadValue(self, value)
+        if self.kind is bool:
+            return self._parse_bool(value)
+        if self.kind is str:
+            return self._parse_str(value)
+        return self._parse_number(value)
+
+    def parse_text(self, text: str) -> Any:
+        """A flag's text read as the spec file would read it (a YAML scalar), then parsed."""
+        return self.parse(yaml_scalar(text))
+
+    def _parse_bool(self, value):
+        if isinstance(value, str) and value.lower() in BOOL_WORDS:
+            return BOOL_WORDS[value.lower()]
+        if not isinstance(value, bool):
+            raise BadValue(self, value)
+        return value
+
+    def _parse_str(self, value):
+        if not isinstance(value, str):
+            raise BadValue(self, value)
+        if self.choices and value not in self.choices:
+            raise BadValue(self, value, closest(value, self.choices))
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            raise BadValue(self, value)
+        return value
+
+    def _parse_number(self, value):
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string, not a number
+            try:
+                value = int(value) if self.kind is int else float(value)
+            except ValueError:
+                raise BadValue(self, value) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadValue(self, value)
+        if self.kind is int and not isinstance(value, int):
+            raise BadValue(self, value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadValue(self, value)
+        ok = (self.low is None or (value > self.low if self.low_open else value >= self.low)) and (
+            self.high is None or (value < self.high if self.high_open else value <= self.high))
+        if not ok:
+            raise BadValue(self, value)
+        return self.kind(value)
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def yaml_scalar(text: str) -> Any:
+    """``text`` as the spec file would read it: ``3`` -> 3, ``true`` -> True, ``.nan`` -> nan.
+
+    Text that YAML reads as a list or a mapping (or cannot read) stays the text itself; an
+    empty text is YAML's null, as an empty value in the spec is.
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, (list, dict)) else value
+
+
+OPTIONS: tuple[TrainOption, ...] = (
+    TrainOption("epochs", int, 10, "Passes over the training set.", low=1),
+    TrainOption("batch_size", int, 10, "Samples per minibatch step.", low=1),
+    TrainOption("optimizer", str, "adam", "adam (beta1 0.9, beta2 0.999, epsilon 1e-8), sgd, "
+                "or momentum (ext): sgd with the `momentum` coefficient.",
+                choices=("adam", "sgd", "momentum")),
+    TrainOption("learning_rate", float, 0.001, "The starting learning rate (lr_schedule may "
+                "lower it as training goes).", low=0.0, high=10.0, low_open=True, flag="--lr"),
+    TrainOption("momentum", float, 0.9, "The momentum optimizer's velocity decay.",
+                low=0.0, high=1.0, high_open=True, extension=True),
+    TrainOption("l1_decay", float, 0.0, "Decoupled L1 decay of kernels and weights "
+                "(l1 * sign(w) added to each step).", low=0.0, high=1.0, flag="--l1"),
+    TrainOption("l2_decay", float, 0.0, "Decoupled L2 decay of kernels and weights "
+                "(l2 * w added to each step).", low=0.0, high=1.0, flag="--l2"),
+    TrainOption("seed", int, 0, "The seed of every random draw: initialisation, shuffling, "
+                "dropout, noise and augmentation.", low=0, extension=True),
+    TrainOption("init", str, "normal", "normal: N(0, 0.030) as the textbook; he (ext): "
+                "N(0, sqrt(2 / fan_in)).", choices=("normal", "he")),
+    TrainOption("report", int, 1, "Print an epoch line every K epochs (and always the last).",
+                low=1),
+    TrainOption("lr_schedule", str, "constant", "cosine: per step from the rate down to 0 over "
+                "the run; step: /10 after half and after three quarters of the epochs.",
+                choices=("constant", "cosine", "step"), extension=True),
+    TrainOption("augment", str, "none", "flip: each training image mirrored left-right with "
+                "probability 1/2; flip_shift: then moved by up to max(1, min(H, W) // 14) "
+                "pixels each way, the uncovered border zero; flip_cutout: then a square of side "
+                "max(1, min(H, W) // 4) around a uniformly drawn pixel is zeroed.",
+                choices=("none", "flip", "flip_shift", "flip_cutout"), extension=True),
+    TrainOption("label_smoothing", float, 0.0, "Softmax heads of K classes are trained towards "
+                "1 - e + e/K on the true class and e/K on the others; the validation loss stays "
+                "the plain cross-entropy.", low=0.0, high=1.0, high_open=True, extension=True),
+    TrainOption("validation", float, 0.05, "The share of the training set held out for "
+                "validation; a set without a test split gets the textbook's split, and this "
+                "share only moves samples between train and validation.", low=0.0, high=0.5,
+                extension=True),
+    TrainOption("limit", int, None, "Train on the first N samples of the shuffled training set.",
+                low=1, optional=True, extension=True),
+    TrainOption("bn_recalibrate", bool, True, "After training, recompute batch-norm running "
+                "statistics from the training data with the final weights (precise BN); off "
+                "keeps the textbook's running averages.", extension=True),
+)
+
+OPTIONS_BY_NAME: dict[str, TrainOption] = {o.name: o for o in OPTIONS}
+SPEC_OPTIONS: dict[str, TrainOption] = {o.name: o for o in OPTIONS if o.in_spec}
+DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS}
+AUGMENTS: tuple[str, ...] = OPTIONS_BY_NAME["augment"].choices
+
+
+def markdown() -> str:
+    """docs/train-options.md: every option with its flag, values, default and meaning."""
+    lines = [
+        "# Training options",
+        "",
+        "<!-- Generated from cnncompile/training_options.py; do not edit. Regenerate with:",
+        "     python -m cnncompile.training_options > docs/train-options.md -->",
+        "",
+        "Each option can be set in the spec's `train:` section and on the `cnncompile train`",
+        "command line; both accept exactly the same values (a flag's text is read as the spec",
+        "file reads it). A flag overrides the spec, which overrides the default. *(ext)* marks",
+        "what the textbook does not have.",
+        "",
+        "| `train:` key | flag | values | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for o in OPTIONS:
+        key = f"`{o.name}`" if o.in_spec else f"(`{o.name}`: flag only)"
+        flag = f"`{o.cli_flag}`" if o.cli_flag else "(spec only)"
+        ext = " *(ext)*" if o.extension else ""
+        cells = [key + ext, flag, o.values_text(), o.default_text(), o.help]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
