@@ -51,7 +51,8 @@ background:linear-gradient(90deg,hsl(32,85%,97%),hsl(32,85%,57%))}
 background:#fff}
 .dgv[hidden]{display:none}.dg .tog{cursor:pointer}.dg .tog:hover rect{stroke-width:2}
 .tblwrap{overflow-x:auto}
-table{border-collapse:collapse;font-size:.88em;width:100%}
+table{border-collapse:collapse;font-size:.88em}
+table.layers{width:100%}
 th,td{padding:3px 8px;border-bottom:1px solid #edf0f5;text-align:left;white-space:nowrap}
 th{background:#f3f5f9;position:sticky;top:0;user-select:none}
 table.layers th{cursor:pointer}
@@ -78,9 +79,13 @@ th{position:static}h2{break-after:avoid}tr,.card,svg.chart{break-inside:avoid}
 body{font-size:11px}}
 """
 
-# Records script errors where a headless browser's --dump-dom can see them (the tests read it).
-ERROR_HOOK = ("window.onerror=function(m,s,l){var d=document.documentElement;"
-              "d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+m+' @'+l+';');};")
+# Records script errors and refused fetches (the policy blocks every one) on the root element,
+# where a headless browser's --dump-dom shows them; the tests read them.
+ERROR_HOOK = ("function cnnNote(t){var d=document.documentElement;"
+              "d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+t+';');}"
+              "window.onerror=function(m,s,l){cnnNote(m+' @'+l);};"
+              "document.addEventListener('securitypolicyviolation',function(e){"
+              "cnnNote('blocked '+e.blockedURI+' ('+e.violatedDirective+')');});")
 
 PAGE_JS = r"""
 (function(){
@@ -126,6 +131,12 @@ sel.onchange=function(){group(sel.value);};group(sel.value);
     });
   };
 });
+// #depth=N opens the diagram at depth N; with 'click', its first closed box is opened too
+var m=/depth=(\d+)/.exec(location.hash);if(m)show(+m[1]);
+if(/click/.test(location.hash)){var c=document.querySelector('.dgv:not([hidden]) .cl.tog');
+  if(c)c.dispatchEvent(new MouseEvent('click',{bubbles:true}));}
+var res=window.performance&&performance.getEntriesByType?performance.getEntriesByType('resource'):[];
+document.documentElement.setAttribute('data-resources',String(res.length));
 document.documentElement.setAttribute('data-ready','1');
 })();
 """
