@@ -47,7 +47,8 @@ def mac_fill(share: float) -> str:
 
 
 def _n(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
+    """A coordinate, short: 12, 12.5 (layouts place boxes on half pixels at worst)."""
+    return "%.7g" % v
 
 
 class DiagramStyle:
