@@ -70,6 +70,7 @@ tfoot td{font-weight:600;border-top:2px solid var(--line)}
 img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:.85em}
 footer{color:var(--mute);font-size:.8em;margin-top:3em}
+.warn{background:#fff4e0;border-left:3px solid #e08a2c;padding:4px 8px}
 @media (max-width:700px){main{padding:10px}h1{font-size:1.3em}
 .cards{grid-template-columns:repeat(2,1fr)}.dgwrap{max-height:70vh}
 th,td{padding:2px 5px}td.sh{min-width:50px}}
@@ -334,9 +335,17 @@ def _test_report(test: dict) -> str:
     return "".join(parts)
 
 
-def run_html(run: RunInfo) -> str:
+def _other_model_note(recorded, name: str, what: str) -> str:
+    if not recorded or recorded == name:
+        return ""
+    return (f'<p class="warn">Note: this {what} is of model {escape(repr(str(recorded)))}, '
+            f"not {escape(repr(name))}.</p>")
+
+
+def run_html(run: RunInfo, name: str) -> str:
     """Learning curves, test report, confusion matrices, samples and the training options."""
     parts = [f'<p class="sub">Run folder <code>{escape(str(run.folder))}</code></p>',
+             _other_model_note(run.meta.get("name"), name, "run"),
              "<h3>Learning curves</h3>", _curves(run.history)]
     if run.test:
         parts.append(_test_report(run.test))
@@ -354,12 +363,13 @@ def run_html(run: RunInfo) -> str:
     return '<section id="run"><h2>Training run</h2>' + "".join(parts) + "</section>"
 
 
-def model_html(model: ModelInfo) -> str:
+def model_html(model: ModelInfo, name: str) -> str:
     """The ONNX model's metadata (the spec text folded) and its bench figures."""
     meta = dict(model.metadata)
     spec = meta.pop("spec", None)
     parts = [f'<p class="sub">Model <code>{escape(str(model.path))}</code> '
-             f"(onnxruntime, {escape(model.provider)})</p>", _kv(sorted(meta.items()))]
+             f"(onnxruntime, {escape(model.provider)})</p>",
+             _other_model_note(meta.get("spec_name"), name, "export"), _kv(sorted(meta.items()))]
     if spec:
         parts.append(f"<details><summary>Spec recorded in the model</summary><pre>"
                      f"{escape(str(spec))}</pre></details>")
@@ -388,9 +398,9 @@ def build_page(a: Analysis, description: str = "", run: RunInfo | None = None,
             '<section id="blocks"><h2>Block diagram</h2>', diagram_html(root, g.name),
             "</section>", '<section id="layers"><h2>Layers</h2>', table_html(a), "</section>"]
     if run is not None:
-        body.append(run_html(run))
+        body.append(run_html(run, g.name))
     if model is not None:
-        body.append(model_html(model))
+        body.append(model_html(model, g.name))
     body.append(f"<footer>Written by cnncompile {escape(__version__)}; this page works offline "
                 "and loads nothing.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -48,7 +48,7 @@ def mac_fill(share: float) -> str:
 
 def _n(v: float) -> str:
     """A coordinate, short: 12, 12.5 (layouts place boxes on half pixels at worst)."""
-    return "%.7g" % v
+    return f"{v:.7g}"
 
 
 class DiagramStyle:

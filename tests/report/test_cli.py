@@ -78,6 +78,13 @@ def test_page_is_written_atomically_and_replaces_an_old_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
 
 
+def test_page_name_defaults_to_the_model_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("report", RESIDUAL)
+    assert r.exit_code == 0 and r.output == "wrote residual_flower.html\n"
+    assert (tmp_path / "residual_flower.html").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_run_section(tmp_path, run_folder):
     out = tmp_path / "page.html"
     r = run("report", RESIDUAL, "--run", run_folder, "-o", out)
@@ -89,6 +96,10 @@ def test_run_section(tmp_path, run_folder):
     assert "data:image/png;base64," in run_part  # samples.png, inline
     assert "<td>batch_size</td><td>32</td>" in run_part
     assert "<td>accuracy output</td><td>0.8333</td>" in run_part
+    assert 'class="warn"' not in run_part
+    other = str(ROOT / "specs/ch9/plain_flower.yaml")
+    assert run("report", other, "--run", run_folder, "-o", out).exit_code == 0
+    assert "Note: this run is of model &#x27;residual_flower&#x27;" in out.read_text()
 
 
 @pytest.mark.parametrize("remove, words", [
