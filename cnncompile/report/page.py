@@ -77,7 +77,8 @@ th,td{padding:2px 5px}td.sh{min-width:50px}}
 @media print{.ctl,.noprint{display:none!important}main{max-width:none;padding:0}
 .dgwrap{max-height:none;overflow:visible;border:none}.dg{max-width:100%;height:auto}
 th{position:static}h2{break-after:avoid}tr,.card,svg.chart{break-inside:avoid}
-body{font-size:11px}}
+body{font-size:11px}.tblwrap{overflow:visible}table{font-size:8.5px}th,td{padding:1px 4px}
+td.sh{min-width:0}}
 """
 
 # Records script errors and refused fetches (the policy blocks every one) on the root element,

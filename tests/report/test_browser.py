@@ -61,15 +61,34 @@ def check_page(dom: str, spec: Path) -> None:
     assert len(re.findall(r'<div class="dgv" data-depth="\d+">', dom)) == 1, "one drawing shown"
 
 
-def test_chain_page(tmp_path):
+# Run after the page's own script: sort by MACs (twice: descending), then group by 1 segment.
+SORT_AND_GROUP = """<script>
+var th = document.querySelectorAll('table.layers th')[5]; th.click(); th.click();
+var rows = document.querySelector('tbody[data-k="all"]').rows;
+document.documentElement.setAttribute('data-sorted',
+  [rows[0].cells[0].textContent, rows[rows.length - 1].cells[0].textContent].join(','));
+var sel = document.getElementById('tdepth'); sel.value = '1';
+sel.dispatchEvent(new Event('change'));
+document.documentElement.setAttribute('data-grouped',
+  document.querySelector('table.layers tbody:not([hidden])').dataset.k);
+</script></body>"""
+
+
+def test_chain_page_sorts_and_groups_its_table(tmp_path):
     spec = ROOT / "specs/ch8/flowers_cnn_1.yaml"
     page = tmp_path / "chain.html"
     report(spec, page)
+    page.write_text(page.read_text().replace("</body>", SORT_AND_GROUP))
     dom = render(page, tmp_path / "chain.png")
     check_page(dom, spec)
     shown = re.search(r'<div class="dgv" data-depth="\d+">(.*?)</svg>', dom, re.S).group(1)
     assert shown.count('class="lf"') == 1 + 6 + 1  # input, three conv and three pool, output
-    assert '<select id="tdepth">' in dom
+    g = lower(load_spec(spec))
+    by_macs = sorted(g, key=lambda n: -n.cost.macs)  # stable: ties keep graph order
+    html_tag = re.search(r"<html[^>]*>", dom).group(0)
+    assert f'data-sorted="{by_macs[0].name},{by_macs[-1].name}"' in html_tag
+    assert 'data-grouped="1"' in html_tag
+    assert '<th class="n desc" data-key="">MACs</th>' in dom
 
 
 def test_residual_page_with_its_run_in_a_narrow_window(tmp_path, run_folder):
