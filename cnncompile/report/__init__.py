@@ -7,7 +7,7 @@ them, ``sources`` reads a run folder and an exported model, ``page`` assembles t
 from .data import diagram_items
 from .layout import layout
 from .page import build_page, write_text_atomically
-from .svg import DiagramStyle, diagram_svg
+from .svg import diagram_svg
 
 
 def standalone_svg(graph, depth: int | None = None) -> str:
@@ -16,7 +16,7 @@ def standalone_svg(graph, depth: int | None = None) -> str:
 
     root = diagram_items(graph)
     d = max_level(root) + 1 if depth is None else depth
-    return diagram_svg(layout(root, d), DiagramStyle(root), standalone=True,
+    return diagram_svg(layout(root, d), standalone=True,
                        title=f"{graph.name}: block diagram")
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .data import Item
 
-LEAF_W, LEAF_H = 204, 52
+LEAF_W, LEAF_H = 216, 52
 GAP = 16  # between stacked items, and above and below a split's branches
 HGAP = 14  # between branches
 PAD = 8  # inside a group's frame

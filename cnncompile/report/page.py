@@ -20,7 +20,7 @@ from ..analysis.report import Analysis
 from .data import Item, diagram_items, max_level
 from .layout import layout, visible_boxes
 from .sources import ModelInfo, RunInfo
-from .svg import DIAGRAM_CSS, DiagramStyle, diagram_svg, line_chart
+from .svg import DIAGRAM_CSS, diagram_svg, line_chart
 
 DEFAULT_BOXES = 60  # the default drawing expands groups while it shows at most this many boxes
 DEFAULT_ROWS = 60  # the table starts grouped when the model has more IR nodes than this
@@ -183,10 +183,9 @@ def _depth_choices(root: Item) -> tuple[list[int], int]:
 def diagram_html(root: Item, name: str) -> str:
     """Every collapse depth's drawing, one shown; controls and a legend."""
     depths, start = _depth_choices(root)
-    style = DiagramStyle(root)
     parts = []
     for d in depths:
-        svg = diagram_svg(layout(root, d), style, interactive=True,
+        svg = diagram_svg(layout(root, d), interactive=True,
                           title=f"{name}: block diagram")
         hidden = "" if d == start else " hidden"
         parts.append(f'<div class="dgv" data-depth="{d}"{hidden}>{svg}</div>')
@@ -195,8 +194,8 @@ def diagram_html(root: Item, name: str) -> str:
                 '<button id="dall">expand all</button><span id="dlabel" class="legend"></span>'
                 '</div>')
     legend = ('<p class="legend">Click a dashed macro or loop box to open it, a frame\'s title '
-              'to close it. <span class="sw"></span> fill: share of MACs (largest layer darkest); '
-              '<span class="swb"></span> bar: share of parameters; dashed red line: the skip '
+              'to close it. <span class="sw"></span> fill: MACs (the costliest box darkest); '
+              '<span class="swb"></span> bar: parameters (relative to the largest box); dashed red line: the skip '
               'path of an add.</p>')
     return (controls + legend + f'<div class="dgwrap" id="diagram" data-start="{start}">'
             + "".join(parts) + "</div>")

@@ -1,7 +1,7 @@
 """SVG drawings: the block diagram from a :class:`Layout`, and line charts of a run's metrics.
 
-Strings in, strings out; no file is touched. A leaf's fill darkens with its share of the
-model's MACs and the blue bar along its foot grows with its share of the parameters.
+Strings in, strings out; no file is touched. A box's fill darkens with its MACs and the blue
+bar along its foot grows with its parameters, both relative to the largest box drawn.
 """
 
 from __future__ import annotations
@@ -52,14 +52,16 @@ def _n(v: float) -> str:
 
 
 class DiagramStyle:
-    """The figures colours and bars are relative to: the largest leaf's MACs and parameters."""
+    """What fills and bars are relative to: the largest MACs and parameters of a shown box.
 
-    def __init__(self, root: Item):
-        from .data import walk
+    Leaves and closed groups are compared with each other, so a drawing's darkest box is its
+    most expensive one at whatever depth it is drawn.
+    """
 
-        leaves = [i for i in walk(root) if i.kind == "leaf"]
-        self.max_macs = max((i.macs for i in leaves), default=0) or 1
-        self.max_params = max((i.params for i in leaves), default=0) or 1
+    def __init__(self, lay: Layout):
+        shown = [b.item for b in lay.boxes if b.kind in ("leaf", "collapsed")]
+        self.max_macs = max((i.macs for i in shown), default=0) or 1
+        self.max_params = max((i.params for i in shown), default=0) or 1
 
 
 def _figures(item: Item) -> str:
@@ -80,7 +82,8 @@ def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
     it = b.item
     collapsed = b.kind == "collapsed"
     title = (("\u25b8 " if collapsed else "") + f"{it.title} {it.detail}").strip()
-    third = (f"{it.leaves} layers \u00b7 " if collapsed else "") + _figures(it)
+    layers = f"{it.leaves} layer{'s' if it.leaves != 1 else ''} \u00b7 "
+    third = (layers if collapsed else "") + _figures(it)
     bar_w = (b.w - 2) * min(1.0, it.params / style.max_params)
     x, y = _n(b.x), _n(b.y)
     cls = "cl tog" if collapsed and interactive else ("cl" if collapsed else "lf")
@@ -129,12 +132,13 @@ def _small(b: Box) -> str:
             f'<text x="{_n(b.x + b.w / 2)}" y="{_n(b.y + 13)}">{escape(b.label)}</text></g>')
 
 
-def diagram_svg(lay: Layout, style: DiagramStyle, *, standalone: bool = False,
-                interactive: bool = False, title: str = "") -> str:
+def diagram_svg(lay: Layout, *, standalone: bool = False, interactive: bool = False,
+                title: str = "") -> str:
     """The diagram as one ``<svg>`` element (a complete file when ``standalone``).
 
     Frames nest as ``<g>`` groups so a frame's boxes are its descendants.
     """
+    style = DiagramStyle(lay)
     children: dict[str | None, list[Box]] = {}
     for b in lay.boxes:
         children.setdefault(b.parent, []).append(b)
