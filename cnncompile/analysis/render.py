@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..ir.graph import Block
-from .report import Analysis, block_totals
+from .report import Analysis, NodeReport, block_totals
 
 JSON_SCHEMA = "cnncompile.analysis/1"
 
@@ -57,6 +57,14 @@ def totals_lines(a: Analysis) -> list[str]:
     ]
 
 
+def group_by_prefix(a: Analysis, depth: int) -> list[tuple[str, list[NodeReport]]]:
+    """Node reports grouped by their first ``depth`` name segments, in graph order."""
+    groups: dict[str, list[NodeReport]] = {}
+    for r in a.nodes:
+        groups.setdefault("/".join(r.node.name.split("/")[:depth]), []).append(r)
+    return list(groups.items())
+
+
 def render_table(a: Analysis, depth: int | None = None) -> str:
     """One row per IR node, or per name prefix of ``depth`` segments."""
     headers = ["Layer", "Op", "Output shape", "Params", "Non-train", "MACs", "Activations", "RF"]
@@ -68,11 +76,7 @@ def render_table(a: Analysis, depth: int | None = None) -> str:
                          f"{n.cost.non_trainable:,}", f"{n.cost.macs:,}",
                          human_bytes(r.activation_bytes), str(r.receptive_field or "-")])
     else:
-        groups: dict[str, list] = {}
-        for r in a.nodes:
-            key = "/".join(r.node.name.split("/")[:depth])
-            groups.setdefault(key, []).append(r)
-        for key, rs in groups.items():
+        for key, rs in group_by_prefix(a, depth):
             last = rs[-1]
             ops = sorted({r.node.op for r in rs})
             rows.append([key, ops[0] if len(ops) == 1 else f"{len(rs)} nodes",

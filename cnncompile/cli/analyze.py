@@ -17,6 +17,7 @@ class Format(str, Enum):
     tree = "tree"
     json = "json"
     textbook = "textbook"
+    svg = "svg"
 
 
 @command("analyze")
@@ -27,14 +28,17 @@ def analyze(
     batch: int = typer.Option(1, "--batch", min=1, help="Batch size for activation memory."),
     depth: Optional[int] = typer.Option(
         None, "--depth", min=1, help="table: group nodes by their first K name segments; "
-        "tree: show K levels."),
+        "tree: show K levels; svg: open macro and loop boxes K levels deep."),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write to this file instead of stdout (atomically)."),
 ) -> None:
     """Shapes, parameters, MACs, memory and receptive fields of every layer, and totals.
 
     Exact and instant: nothing is allocated but shapes. `--format textbook` reproduces the
     textbook's structure dump line for line; `--format json` is the stable machine-readable
-    form (schema cnncompile.analysis/1).
+    form (schema cnncompile.analysis/1); `--format svg` draws the block diagram alone
+    (every macro and loop open, or `--depth K` levels) for papers and slides.
 
     Example: `cnncompile analyze specs/ch9/residual_flower.yaml --format tree --depth 3`
     """
@@ -43,14 +47,24 @@ def analyze(
     graph = load_graph(spec, input, classes)
     a = analyze_graph(graph, batch)
     if format is Format.table:
-        out = render_table(a, depth)
+        text = render_table(a, depth)
     elif format is Format.tree:
-        out = render_tree(a, depth)
+        text = render_tree(a, depth)
     elif format is Format.json:
-        out = render_json(a)
+        text = render_json(a)
+    elif format is Format.svg:
+        from ..report import standalone_svg
+
+        text = standalone_svg(graph, depth)
     else:
-        out = render_textbook(a)
-    typer.echo(out, nl=False)
+        text = render_textbook(a)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        from ..report import write_text_atomically
+
+        write_text_atomically(out, text)
+        typer.echo(f"wrote {out}")
 
 
 @command("expand")

@@ -238,7 +238,7 @@ class LayerBuilder:
                 body = self.build(body_raw, macro.loc, path, depth + 1)
         finally:
             self.macro_stack.pop()
-        return L.Custom(where.at(path), name, body)
+        return L.Custom(where.at(path), name, body, args)
 
     # -- helpers ------------------------------------------------------------------------
     def _unfilled(self, e: Unfilled, where: Location, what: str | None) -> DslSyntaxError:

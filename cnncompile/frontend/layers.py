@@ -137,6 +137,8 @@ class Add(Layer):
 class Custom(Layer):
     name: str = ""
     body: Layer | None = None
+    # the call's arguments as written (placeholder -> value), for reports; not part of equality
+    args: dict = field(default_factory=dict, compare=False)
     kind = "custom"
 
     @property

@@ -1,0 +1,52 @@
+"""`cnncompile report`: one self-contained HTML page about a model (and its run and export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import command
+from .common import load_spec_cli, spec_options
+
+
+@command("report")
+def report(
+    spec: Path = typer.Argument(..., help="The spec file (YAML, or a bare layer list)."),
+    run: Optional[Path] = typer.Option(
+        None, "--run", help="A run folder from `cnncompile train`: curves, test report, "
+        "confusion matrices, samples, training options."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="An .onnx file from `cnncompile export`: its metadata."),
+    bench: bool = typer.Option(False, "--bench", help="With --model: time it in onnxruntime "
+                               "(batch 1 and 8, CPU)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="The page to write (default: NAME.html here)."),
+    input: Optional[str] = spec_options.input,
+    classes: Optional[int] = spec_options.classes,
+    batch: int = typer.Option(1, "--batch", min=1, help="Batch size for activation memory."),
+) -> None:
+    """Write one HTML page that works offline: block diagram, layer table, totals, and runs.
+
+    The diagram is the spec's own nesting (macro calls and loops open and close with a
+    click); the table holds every figure `analyze` prints, sortable and grouped by depth.
+    Example: `cnncompile report specs/ch9/residual_flower.yaml --run runs/residual_flower`
+    """
+    from ..analysis import analyze_graph
+    from ..errors import DataError
+    from ..ir import lower
+    from ..report import build_page, write_text_atomically
+    from ..report.sources import read_model, read_run
+
+    if bench and model is None:
+        raise DataError("`--bench` times an exported model; give it with `--model MODEL.onnx`")
+    parsed = load_spec_cli(spec, input, classes)
+    a = analyze_graph(lower(parsed), batch)
+    run_info = read_run(run) if run is not None else None
+    model_info = read_model(model, bench) if model is not None else None
+    path = out if out is not None else Path(f"{parsed.name}.html")
+    if not path.parent.is_dir():
+        raise DataError(f"-o {path}: the folder {path.parent} does not exist")
+    write_text_atomically(path, build_page(a, parsed.description, run_info, model_info))
+    typer.echo(f"wrote {path}")

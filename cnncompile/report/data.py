@@ -1,0 +1,177 @@
+"""The diagram's items: the spec's own nesting (IR blocks) as boxes to lay out and draw.
+
+A macro call or a loop becomes a *group* (a labelled frame that can be collapsed), a serial a
+*stack*, a parallel or an add a *split* (branches side by side, joined by their concat or add
+node; an add with ``x`` also carries the skip path), and every other layer a *leaf*. Figures
+come from the IR nodes' costs; nothing is recomputed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..frontend import layers as L
+from ..ir.graph import Block, Graph
+
+_JOIN_NAMES = {"concat": "concat", "add": "+", "tile": "tile", "act": None, "batch_norm": "bn"}
+
+
+@dataclass
+class Item:
+    """One box (or box arrangement) of the diagram.
+
+    ``id`` is the path of child indices from the root (``0.3.1``): stable across every
+    collapse depth, so the page can find the same block in each drawing.
+    """
+
+    id: str
+    kind: str  # 'leaf' | 'group' | 'stack' | 'split'
+    title: str
+    shape: tuple
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    detail: str = ""  # a macro call's arguments
+    level: int = 0  # how many groups enclose it
+    children: list[Item] = field(default_factory=list)
+    join: str = ""  # split: the join node's label ('concat', '+ bn relu')
+    skip: bool = False  # split of an add with x: the input is added too
+    leaves: int = 0  # group: leaf layers inside (shown when collapsed)
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+def shape_text(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _pair(p: tuple) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def leaf_title(block: Block, graph: Graph) -> str:
+    """What a leaf layer does, in a few characters: 'conv 3x3 /2 32ch LAB'."""
+    layer = block.layer
+    if block.kind == "output":
+        return f"output {graph.heads.kind} {graph.output_shape[0]}"
+    if isinstance(layer, L.Conv):
+        text = f"conv {layer.ksize[0]}x{layer.ksize[1]}"
+        if layer.stride != (1, 1):
+            text += f" /{_pair(layer.stride)}"
+        text += f" {layer.chn}ch"
+        if layer.groups != 1:
+            text += f" g{layer.groups}"
+        if layer.actions != "LA":
+            text += f" {layer.actions}"
+        if "A" in layer.actions and layer.actfunc != "relu":
+            text += f" {layer.actfunc}"
+        return text
+    if isinstance(layer, L.Pool):
+        text = f"{layer.op} {layer.ksize[0]}x{layer.ksize[1]}"
+        return text + (f" /{_pair(layer.stride)}" if layer.stride != (1, 1) else "")
+    if isinstance(layer, L.Full):
+        return f"full {layer.width}" + (f" {layer.actfunc}" if layer.actfunc != "relu" else "")
+    if isinstance(layer, L.Dropout):
+        return f"dropout keep {layer.keep_prob:g}"
+    if isinstance(layer, L.Noise):
+        return f"noise {layer.type} {layer.std:g}"
+    if isinstance(layer, L.BatchNormal):
+        return "batch norm"
+    if isinstance(layer, L.Act):
+        return f"act {layer.actfunc}"
+    return block.label
+
+
+def _value_text(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def macro_args_text(layer) -> str:
+    """A macro call's arguments as written: '#n=32 #s=2'."""
+    args = getattr(layer, "args", None) or {}
+    return " ".join(f"{k}={_value_text(v)}" for k, v in args.items())
+
+
+def _join_label(block: Block, graph: Graph) -> str:
+    parts = []
+    for name in block.nodes:
+        node = graph[name]
+        word = _JOIN_NAMES.get(node.op, node.op)
+        parts.append(node.attrs.func if node.op == "act" else word)
+    return " ".join(dict.fromkeys(parts))  # tile_0 and tile_1 say 'tile' once
+
+
+class _Builder:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def costs(self, block: Block) -> tuple[int, int, int]:
+        tr = nt = macs = 0
+        for name in block.all_nodes():
+            c = self.graph[name].cost
+            tr, nt, macs = tr + c.trainable, nt + c.non_trainable, macs + c.macs
+        return tr, nt, macs
+
+    def item(self, block: Block, iid: str, level: int) -> Item:
+        tr, nt, macs = self.costs(block)
+        base = dict(id=iid, shape=block.out_shape, trainable=tr, non_trainable=nt, macs=macs,
+                    level=level)
+        if block.is_leaf:
+            return Item(kind="leaf", title=leaf_title(block, self.graph), **base)
+        if block.kind in ("custom", "loop"):
+            if block.kind == "custom":
+                title, detail = block.layer.name, macro_args_text(block.layer)
+            else:
+                title, detail = f"loop x{block.layer.repeat}", ""
+            body = block.children
+            if block.kind == "custom" and len(body) == 1 and body[0].kind == "serial":
+                body = body[0].children  # the macro's serial is implied by its name
+            children = [self.item(c, f"{iid}.{i}", level + 1) for i, c in enumerate(body)]
+            content = Item(id=f"{iid}.s", kind="stack", title="", shape=block.out_shape,
+                           level=level + 1, children=children)
+            return Item(kind="group", title=title, detail=detail, children=[content],
+                        leaves=sum(_leaf_count(c) for c in children), **base)
+        children = [self.item(c, f"{iid}.{i}", level) for i, c in enumerate(block.children)]
+        if block.kind == "serial":
+            return Item(kind="stack", title="", children=children, **base)
+        join = _join_label(block, self.graph)
+        skip = block.kind == "add" and bool(block.layer.x)
+        if len(children) == 1 and not join and not skip:
+            return children[0]  # a one-branch parallel is its branch
+        title = block.kind
+        return Item(kind="split", title=title, children=children, join=join, skip=skip, **base)
+
+
+def _leaf_count(item: Item) -> int:
+    if item.kind == "leaf":
+        return 1
+    if item.kind == "group":
+        return item.leaves
+    return sum(_leaf_count(c) for c in item.children)
+
+
+def diagram_items(graph: Graph) -> Item:
+    """The whole model as one stack: the input, the spec's layers, the output layer."""
+    b = _Builder(graph)
+    head = Item(id="in", kind="leaf", title="input", shape=graph.input_shape)
+    body = [b.item(c, str(i), 0) for i, c in enumerate(graph.block.children)]
+    return Item(id="root", kind="stack", title=graph.name, shape=graph.output_shape,
+                children=[head, *body])
+
+
+def walk(item: Item):
+    """Every item under ``item``, itself first."""
+    yield item
+    for c in item.children:
+        yield from walk(c)
+
+
+def max_level(root: Item) -> int:
+    """The deepest group nesting: drawing at depth ``max_level + 1`` expands everything."""
+    return max((i.level for i in walk(root) if i.kind == "group"), default=-1)

@@ -1,0 +1,238 @@
+"""SVG drawings: the block diagram from a :class:`Layout`, and line charts of a run's metrics.
+
+Strings in, strings out; no file is touched. A box's fill darkens with its MACs and the blue
+bar along its foot grows with its parameters, both relative to the largest box drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from ..analysis.render import human
+from .data import Item, shape_text
+from .layout import CHAR_W, LEAF_W, PAD, Box, Layout
+
+# Shared by the page and the standalone SVG; class names are the page's too.
+DIAGRAM_CSS = """
+.dg{font:11px system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+.dg .lf rect.bg,.dg .cl rect.bg{stroke:#8a6d3b;stroke-width:1}
+.dg .cl rect.bg{stroke:#5b4a8a;stroke-dasharray:4 2;stroke-width:1.4}
+.dg rect.fb{fill:#f5f7fb;stroke:#9aa8c2;stroke-width:1}
+.dg .odd>rect.fb{fill:#eaeff7}
+.dg .fr rect.hd{fill:#dfe6f2;stroke:none}
+.dg text.t{font-weight:600;fill:#1d2433}
+.dg text.s{fill:#3b4558}
+.dg text.m{fill:#5d6678;font-size:10px}
+.dg .bar{fill:#3b6fd1}
+.dg .fk{fill:#4a5568}
+.dg .jn rect{fill:#fff;stroke:#4a5568}
+.dg .jn text{fill:#1d2433;font-weight:600;text-anchor:middle}
+.dg path.e{fill:none;stroke:#4a5568;stroke-width:1.2}
+.dg path.e.skip{stroke:#b0413e;stroke-dasharray:5 3}
+"""
+
+_LINE_CHARS = int((LEAF_W - 12) / CHAR_W)
+_SMALL_CHARS = int((LEAF_W - 12) / 5.6)  # the 10 px figures line
+
+
+def _clip(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "\u2026"
+
+
+def mac_fill(share: float) -> str:
+    """White-to-orange fill for a MAC share 0-1 (square root, so small shares still show)."""
+    light = 97 - 40 * math.sqrt(max(0.0, min(1.0, share)))
+    return f"hsl(32,85%,{light:.0f}%)"
+
+
+def _n(v: float) -> str:
+    """A coordinate, short: 12, 12.5 (layouts place boxes on half pixels at worst)."""
+    return f"{v:.7g}"
+
+
+class DiagramStyle:
+    """What fills and bars are relative to: the largest MACs and parameters of a shown box.
+
+    Leaves and closed groups are compared with each other, so a drawing's darkest box is its
+    most expensive one at whatever depth it is drawn.
+    """
+
+    def __init__(self, lay: Layout):
+        shown = [b.item for b in lay.boxes if b.kind in ("leaf", "collapsed")]
+        self.max_macs = max((i.macs for i in shown), default=0) or 1
+        self.max_params = max((i.params for i in shown), default=0) or 1
+
+
+def _figures(item: Item) -> str:
+    """Parameters (trainable and not, together) and MACs; the tooltip splits them."""
+    return f"{human(item.params)} params \u00b7 {human(item.macs)} MACs"
+
+
+def _tooltip(item: Item) -> str:
+    lines = [f"{item.title} {item.detail}".strip(), f"output {shape_text(item.shape)}",
+             f"parameters {item.trainable:,} trainable, {item.non_trainable:,} non-trainable",
+             f"MACs {item.macs:,}"]
+    if item.kind == "group":
+        lines.append(f"{item.leaves} layers inside")
+    return "\n".join(lines)
+
+
+def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
+    it = b.item
+    collapsed = b.kind == "collapsed"
+    title = (("\u25b8 " if collapsed else "") + f"{it.title} {it.detail}").strip()
+    layers = f"{it.leaves} layer{'s' if it.leaves != 1 else ''} \u00b7 "
+    third = (layers if collapsed else "") + _figures(it)
+    bar_w = (b.w - 2) * min(1.0, it.params / style.max_params)
+    x, y = _n(b.x), _n(b.y)
+    cls = "cl tog" if collapsed and interactive else ("cl" if collapsed else "lf")
+    level = f' data-level="{it.level}"' if collapsed else ""
+    bar = (f'<rect class="bar" x="{_n(b.x + 1)}" y="{_n(b.y + b.h - 4)}" width="{_n(bar_w)}" '
+           f'height="3"/>' if bar_w >= 0.5 else "")
+    return (f'<g class="{cls}" data-id="{it.id}"{level}><title>{escape(_tooltip(it))}</title>'
+            f'<rect class="bg" x="{x}" y="{y}" width="{_n(b.w)}" height="{_n(b.h)}" rx="4" '
+            f'fill="{mac_fill(it.macs / style.max_macs)}"/>'
+            f'<text class="t" x="{_n(b.x + 6)}" y="{_n(b.y + 14)}">'
+            f'{escape(_clip(title, _LINE_CHARS))}</text>'
+            f'<text class="s" x="{_n(b.x + 6)}" y="{_n(b.y + 28)}">{shape_text(it.shape)}</text>'
+            f'<text class="m" x="{_n(b.x + 6)}" y="{_n(b.y + 42)}">'
+            f'{escape(_clip(third, _SMALL_CHARS))}</text>{bar}</g>')
+
+
+def _frame_open(b: Box, interactive: bool) -> str:
+    it = b.item
+    head = f"\u25be {it.title} {it.detail}".strip()
+    right = _figures(it)
+    room = (b.w - 2 * PAD) / CHAR_W
+    show_right = len(head) + len(right) + 3 <= room
+    cls = "fr" + (" odd" if it.level % 2 else "")
+    tog = ' class="tog"' if interactive else ""
+    out = (f'<g class="{cls}" data-id="{it.id}">'
+           f'<rect class="fb" x="{_n(b.x)}" y="{_n(b.y)}" width="{_n(b.w)}" height="{_n(b.h)}" '
+           f'rx="6"/>'
+           f'<g{tog} data-id="{it.id}" data-level="{it.level}">'
+           f'<title>{escape(_tooltip(it))}</title>'
+           f'<rect class="hd" x="{_n(b.x + 1)}" y="{_n(b.y + 1)}" width="{_n(b.w - 2)}" '
+           f'height="18" rx="5"/>'
+           f'<text class="t" x="{_n(b.x + PAD)}" y="{_n(b.y + 14)}">'
+           f'{escape(_clip(head, int(room)))}</text>')
+    if show_right:
+        out += (f'<text class="m" x="{_n(b.x + b.w - PAD)}" y="{_n(b.y + 14)}" '
+                f'text-anchor="end">{escape(right)}</text>')
+    return out + "</g>"
+
+
+def _small(b: Box) -> str:
+    if b.kind == "fork":
+        return (f'<rect class="fk" data-id="{b.id}" x="{_n(b.x)}" y="{_n(b.y)}" '
+                f'width="{_n(b.w)}" height="{_n(b.h)}" rx="2"/>')
+    return (f'<g class="jn" data-id="{b.id}"><rect x="{_n(b.x)}" y="{_n(b.y)}" '
+            f'width="{_n(b.w)}" height="{_n(b.h)}" rx="9"/>'
+            f'<text x="{_n(b.x + b.w / 2)}" y="{_n(b.y + 13)}">{escape(b.label)}</text></g>')
+
+
+def diagram_svg(lay: Layout, *, standalone: bool = False, interactive: bool = False,
+                title: str = "") -> str:
+    """The diagram as one ``<svg>`` element (a complete file when ``standalone``).
+
+    Frames nest as ``<g>`` groups so a frame's boxes are its descendants.
+    """
+    style = DiagramStyle(lay)
+    children: dict[str | None, list[Box]] = {}
+    for b in lay.boxes:
+        children.setdefault(b.parent, []).append(b)
+    edges = "".join(
+        f'<path class="e{" skip" if e.skip else ""}" d="M'
+        + " L".join(f"{_n(x)} {_n(y)}" for x, y in e.points) + '"/>' for e in lay.edges)
+
+    def draw(parent: str | None) -> str:
+        parts = []
+        for b in children.get(parent, []):
+            if b.kind == "frame":
+                parts.append(_frame_open(b, interactive) + draw(b.id) + "</g>")
+            elif b.kind in ("fork", "join"):
+                parts.append(_small(b))
+            else:
+                parts.append(_leaf(b, style, interactive))
+        return "".join(parts)
+
+    frames = draw(None)
+    w, h = _n(lay.width), _n(lay.height)
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="dg" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" data-depth="{lay.depth}">')
+    if title:
+        head += f"<title>{escape(title)}</title>"
+    # one marker per drawing: a url(#id) into another, hidden, drawing would not render
+    marker = f"ah{lay.depth}"
+    defs = (f'<defs><marker id="{marker}" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
+            'markerHeight="7" orient="auto"><path d="M0 0L8 4L0 8z" fill="#4a5568"/></marker>'
+            '</defs>')
+    style_el = f"<style>{DIAGRAM_CSS}</style>" if standalone else ""
+    # edges last: they end on box borders, so on top they hide nothing and no frame hides them
+    body = (head + style_el + defs + frames
+            + f'<g class="edges" marker-end="url(#{marker})">{edges}</g></svg>')
+    if standalone:
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+    return body
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label: str,
+               width: int = 420, height: int = 240) -> str:
+    """A small line chart: one polyline per series, axes with a few ticks, a legend.
+
+    Solid lines for names starting with 'train', dashed for the rest (validation).
+    """
+    pts = [p for s in series.values() for p in s if math.isfinite(p[1])]
+    if not pts:
+        return ""
+    left, right, top, bottom = 46, 10, 24, 34
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(v):
+        return left + (v - x0) / (x1 - x0) * pw
+
+    def sy(v):
+        return top + (1 - (v - y0) / (y1 - y0)) * ph
+
+    colours = ["#2f6fd1", "#d1652f", "#2f9d57", "#9b3fb5", "#b5983f", "#3fa9b5"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+           f'<text x="{width / 2}" y="15" text-anchor="middle" class="ct">{escape(title)}</text>'
+           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="pa"/>']
+    for k in range(5):
+        v = y0 + (y1 - y0) * k / 4
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{_n(sy(v))}" y2="{_n(sy(v))}" '
+                   f'class="gl"/><text x="{left - 4}" y="{_n(sy(v) + 3)}" text-anchor="end" '
+                   f'class="tk">{v:.3g}</text>')
+    xs = sorted({p[0] for p in pts})
+    step = max(1, math.ceil(len(xs) / 8))
+    for v in xs[::step]:
+        out.append(f'<text x="{_n(sx(v))}" y="{top + ph + 13}" text-anchor="middle" '
+                   f'class="tk">{v:g}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" '
+               f'class="tk">epoch</text><text x="12" y="{top + ph / 2}" class="tk" '
+               f'transform="rotate(-90 12 {top + ph / 2})" text-anchor="middle">'
+               f'{escape(y_label)}</text>')
+    for i, (name, s) in enumerate(series.items()):
+        colour = colours[i // 2 % len(colours)] if len(series) > 2 else colours[0]
+        dash = "" if name.startswith("train") else ' stroke-dasharray="5 3"'
+        line = " ".join(f"{_n(sx(x))},{_n(sy(y))}" for x, y in s if math.isfinite(y))
+        out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
+                   f'stroke-width="1.6"{dash} data-series="{escape(name)}"/>')
+        for x, y in s:
+            if math.isfinite(y):
+                out.append(f'<circle cx="{_n(sx(x))}" cy="{_n(sy(y))}" r="2.2" '
+                           f'fill="{colour}"/>')
+        ly = top + 12 + 13 * i
+        out.append(f'<line x1="{left + pw - 96}" x2="{left + pw - 78}" y1="{ly - 3}" '
+                   f'y2="{ly - 3}" stroke="{colour}" stroke-width="1.6"{dash}/>'
+                   f'<text x="{left + pw - 74}" y="{ly}" class="tk">{escape(name)}</text>')
+    out.append("</svg>")
+    return "".join(out)
