@@ -34,6 +34,11 @@ class Augment(str, Enum):
     flip_cutout = "flip_cutout"
 
 
+class OnOff(str, Enum):
+    on = "on"
+    off = "off"
+
+
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
@@ -88,6 +93,10 @@ def train(
                                 "the latest runs/NAME*) from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in an --out that "
                                    "holds a run, replacing it."),
+    bn_recalibrate: Optional[OnOff] = typer.Option(
+        None, "--bn-recalibrate", help="on: recompute the batch-norm statistics from the "
+        "training data after training (precise batch norm); off: keep the textbook's running "
+        "averages [spec, else on]."),
     log_format: LogFormat = typer.Option(LogFormat.rich, "--log-format",
                                          help="rich (progress bar), textbook (its exact report "
                                          "lines) or json (one object per line)."),
@@ -122,6 +131,7 @@ def train(
              "init": init, "lr_schedule": lr_schedule, "augment": augment, "limit": limit,
              "report": report, "label_smoothing": label_smoothing}
     flags = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items()}
+    flags["bn_recalibrate"] = None if bn_recalibrate is None else bn_recalibrate is OnOff.on
     name = load_spec_cli(spec, input, classes).name
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
@@ -144,6 +154,7 @@ def train(
     display = Display(log_format, sp.name, config.report)
     trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
     display.start(trainer, run_dir, resumed=ckpt is not None)
+    _batch_norm_notes(graph, config, trainer.steps_per_epoch(), log_format)
     try:
         trainer.fit()
     except TrainingInterrupted as e:
@@ -154,6 +165,24 @@ def train(
         display.stop()
     display.end(trainer, finish(trainer))
 
+
+def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
+    """How validation treats batch norm (rich output) and the rate warning (stderr)."""
+    from ..train.recalibrate import FINAL_SAMPLES, VALIDATION_SAMPLES, rate_warning
+
+    if not any(n.op == "batch_norm" for n in graph):
+        return
+    if log_format is LogFormat.rich:
+        typer.echo(f"batch norm: validation uses statistics recalibrated on up to "
+                   f"{VALIDATION_SAMPLES:,} training samples; after training they are "
+                   f"recalibrated on up to {FINAL_SAMPLES:,}" if config.bn_recalibrate else
+                   "batch norm: validation and test use the running averages (textbook)")
+    warning = None if config.bn_recalibrate else rate_warning(
+        graph, config.epochs * steps_per_epoch)
+    if warning:  # with recalibration the running averages are replaced, whatever their rate
+        then = ("the model will evaluate poorly; set `bn: {exp_ratio: ...}` on B actions "
+                "or --bn-recalibrate on")
+        print(f"warning: {warning}: {then}", file=sys.stderr)
 
 
 def _onnx_model(path: Path):

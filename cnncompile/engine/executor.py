@@ -16,6 +16,7 @@ from ..ir.graph import Graph
 from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401  (kernels)
 from .activations import IN_PLACE
 from .kernel import KERNELS, Kernel, Params, RunContext
+from .norm import Moments
 from .parallel import default_threads, pool, single_threaded_blas
 
 
@@ -116,7 +117,29 @@ class Executor:
         outs = self._run(params, x, training, rng, keep=names)
         return {k: to_batch_major(outs[k]) for k in names}
 
-    def _run(self, params, x, training, rng, keep) -> dict[str, np.ndarray]:
+    def batch_norm_moments(self, params: dict[str, np.ndarray], batches: Iterable[np.ndarray],
+                           nodes: Iterable[str]) -> dict[str, Moments]:
+        """Exact population moments of the inputs of the batch-norm ``nodes`` over ``batches``.
+
+        Each batch runs forward in inference mode (the other batch-norm nodes normalise with
+        the statistics in ``params``) only as far as the last of ``nodes``.
+        """
+        nodes = list(nodes)
+        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        until = max(order[n] for n in nodes)
+        found = {n: Moments(self.graph[n].shape[-1]) for n in nodes}
+        try:
+            for n, m in found.items():
+                self.kernels[n].moments = m
+            for x in batches:
+                self._run(params, x, False, None, keep=(), until=until)
+        finally:
+            for n in nodes:
+                self.kernels[n].moments = None
+        return found
+
+    def _run(self, params, x, training, rng, keep, until: int | None = None
+             ) -> dict[str, np.ndarray]:
         x = self._check_input(x)
         node_params = self._split_params(params)
         ctx = RunContext(training, rng if rng is not None else np.random.default_rng())
@@ -134,6 +157,8 @@ class Executor:
                 for i in n.inputs:
                     if self.last_user[i] == idx and i not in keep:
                         values.pop(i, None)
+                if idx == until:
+                    break
         self._node_params = node_params
         self._backward_ready = training
         return values

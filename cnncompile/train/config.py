@@ -29,6 +29,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     validation: float = 0.05
     limit: int | None = None
+    bn_recalibrate: bool = True  # precise batch norm after training (train/recalibrate.py)
 
     @classmethod
     def from_sources(cls, spec_train: dict, flags: dict) -> TrainConfig:
