@@ -29,6 +29,9 @@ def analyze(
         None, "--depth", min=1, help="table: group nodes by their first K name segments; "
         "tree: show K levels."),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings (layers that do "
+                                "nothing, one layer holding most parameters) as errors: "
+                                "exit 2 without the report."),
 ) -> None:
     """Shapes, parameters, MACs, memory and receptive fields of every layer, and totals.
 
@@ -39,6 +42,7 @@ def analyze(
     from ..analysis import analyze_graph, render_json, render_table, render_textbook, render_tree
 
     graph = load_graph(spec, input, classes)
+    report_warnings(graph, strict)
     a = analyze_graph(graph, batch)
     if format is Format.table:
         out = render_table(a, depth)
@@ -49,6 +53,20 @@ def analyze(
     else:
         out = render_textbook(a)
     typer.echo(out, nl=False)
+
+
+def report_warnings(graph, strict: bool) -> None:
+    """One stderr line per warning; with ``strict``, any warning ends the command (exit 2)."""
+    from ..analysis.warnings import find_warnings
+    from ..errors import CnnCompileError, Location
+
+    found = find_warnings(graph)
+    for w in found:
+        typer.echo(f"warning: {w}", err=True)
+    if strict and found:
+        n = len(found)
+        raise CnnCompileError(f"{n} warning{'s' if n != 1 else ''} above, and --strict makes "
+                              "them errors", Location(path="--strict"))
 
 
 @command("expand")
