@@ -117,25 +117,30 @@ class Executor:
         outs = self._run(params, x, training, rng, keep=names)
         return {k: to_batch_major(outs[k]) for k in names}
 
-    def batch_norm_moments(self, params: dict[str, np.ndarray], batches: Iterable[np.ndarray],
-                           nodes: Iterable[str]) -> dict[str, Moments]:
-        """Exact population moments of the inputs of the batch-norm ``nodes`` over ``batches``.
+    def batch_norm_statistics(self, params: dict[str, np.ndarray], x: np.ndarray
+                              ) -> dict[str, Moments]:
+        """Exact mean and biased variance of every batch-norm node's input over the batch ``x``.
 
-        Each batch runs forward in inference mode (the other batch-norm nodes normalise with
-        the statistics in ``params``) only as far as the last of ``nodes``.
+        One inference pass in which every batch-norm node normalises by the statistics of its
+        own input over the whole batch, i.e. by exactly what this function returns for it. So
+        each node's input is what it receives at inference once the returned statistics are
+        its running statistics: the result is that model's population statistics on ``x``.
+        The pass stops after the last batch-norm node.
         """
-        nodes = list(nodes)
+        nodes = [n.name for n in self.graph if n.op == "batch_norm"]
+        if not nodes:
+            return {}
         order = {name: i for i, name in enumerate(self.graph.nodes)}
-        until = max(order[n] for n in nodes)
         found = {n: Moments(self.graph[n].shape[-1]) for n in nodes}
         try:
             for n, m in found.items():
                 self.kernels[n].moments = m
-            for x in batches:
-                self._run(params, x, False, None, keep=(), until=until)
+                self.kernels[n].own_statistics = True
+            self._run(params, x, False, None, keep=(), until=max(order[n] for n in nodes))
         finally:
             for n in nodes:
                 self.kernels[n].moments = None
+                self.kernels[n].own_statistics = False
         return found
 
     def _run(self, params, x, training, rng, keep, until: int | None = None

@@ -2,7 +2,8 @@
 
 Training uses the batch mean and the biased batch variance and moves the running statistics by
 ``m += exp_ratio * (batch - m)``; inference uses the running statistics. With ``moments`` set, a forward also accumulates the exact
-population statistics of its inputs (precise batch norm, ``train/recalibrate.py``). The backward is the
+population statistics of its inputs, and with ``own_statistics`` an inference forward normalises
+by them (precise batch norm, ``train/recalibrate.py``). The backward is the
 full one, ``(1/sigma)(g - mean(g) - x_hat * mean(g * x_hat))`` (spec-format section 7: the
 textbook drops the two mean terms). Tensors are channel-major, so every channel's statistics
 are a reduction over one contiguous row.
@@ -61,6 +62,7 @@ class BatchNorm(Kernel):
         self.channels = in_shapes[0][-1]
         self._saved: tuple | None = None
         self.moments: Moments | None = None  # set: every forward adds its input's moments
+        self.own_statistics = False  # with moments: inference normalises by those moments
 
     def forward(self, xs: list[np.ndarray], p: Params, ctx: RunContext) -> np.ndarray:
         x = xs[0]
@@ -73,10 +75,13 @@ class BatchNorm(Kernel):
         scale = p["scale"][:, None] if a.rescale else None
         shift = p["shift"][:, None] if a.rescale else None
         if not ctx.training:
-            mul = 1.0 / np.sqrt(p["var"].astype(self.dtype) + eps)
+            mean, var = p["mean"], p["var"]
+            if self.moments is not None and self.own_statistics:
+                mean, var = self.moments.mean, self.moments.var
+            mul = 1.0 / np.sqrt(var.astype(self.dtype) + eps)
             if a.rescale:
                 mul *= p["scale"]
-            add = -p["mean"].astype(self.dtype) * mul
+            add = -mean.astype(self.dtype) * mul
             if a.rescale:
                 add += p["shift"]
             y = np.empty(x2.shape, self.dtype)

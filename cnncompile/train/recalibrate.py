@@ -6,13 +6,13 @@ and the trained model evaluates near chance. :func:`recalibrate` replaces them w
 population mean and biased variance that each layer's input has at inference time.
 
 Exactness: a layer's inference-time input depends on the statistics of the batch-norm layers
-before it. The layers are therefore processed in *levels*: level 0 holds the layers with no
-batch norm upstream, level k those whose deepest batch-norm ancestor is at level k - 1. One
-inference pass over the sample per level (cut off after the level's last node) accumulates
-the moments of every layer of the level, with every earlier level already recalibrated; so
-each layer's statistics are those of exactly the inputs it receives from the final model.
-The sample is the whole training split up to :data:`FINAL_SAMPLES` samples (a fixed draw
-beyond that), without augmentation, as inference sees images.
+before it. The sample therefore goes through the model as *one* batch in inference mode, with
+every batch-norm layer normalising by the mean and variance of its own input over that batch
+(``Executor.batch_norm_statistics``): those are exactly the statistics returned for it, so every
+layer sees the inputs it will see at inference once they are installed. One forward pass, no
+approximation. The sample is the training split without augmentation, up to
+:data:`FINAL_SAMPLES` samples, fewer when one batch of them would need more than
+:data:`MEMORY_BUDGET` bytes (a fixed random draw when it is smaller than the split).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 from ..ir.graph import Graph
 
 FINAL_SAMPLES = 10_000  # the recalibration after training
-VALIDATION_SAMPLES = 256  # the statistics each epoch's validation figures use (cost: see docs)
-BATCH = 250
+VALIDATION_SAMPLES = 256  # the statistics each epoch's validation figures use
+MEMORY_BUDGET = 1 << 30  # bytes one recalibration batch may take
 CONVERGED = 0.1  # the largest weight the starting statistics may keep after training
 
 
@@ -36,7 +36,6 @@ class Recalibration:
 
     layers: int
     samples: int
-    levels: int
 
     def describe(self) -> str:
         s = "s" if self.layers != 1 else ""
@@ -47,26 +46,23 @@ class Recalibration:
         return {"recalibrated": True, "layers": self.layers, "samples": self.samples}
 
 
-def batch_norm_levels(graph: Graph) -> list[list[str]]:
-    """The batch-norm nodes grouped by how many batch-norm layers lie before them on a path.
+def bytes_per_sample(graph: Graph) -> int:
+    """A generous bound on the memory one sample takes in a recalibration pass.
 
-    >>> from cnncompile.frontend import parse_spec
-    >>> from cnncompile.ir import lower
-    >>> g = lower(parse_spec("name: t\\ninput: [4, 4, 1]\\noutput: {classes: 2}\\nlayers: "
-    ...     "[[conv, {ksize: 3, chn: 2, actions: LAB}], [conv, {ksize: 3, chn: 2, actions: LAB}]]"))
-    >>> batch_norm_levels(g)
-    [['conv_0/bn'], ['conv_1/bn']]
+    The largest node counts its inputs, output and convolution columns in float32, a batch-norm
+    node its float64 moments work too; doubled for the tensors kept alive for later users.
     """
-    above: dict[str, int] = {}  # the number of batch-norm layers on the longest path into a node
-    levels: list[list[str]] = []
+    worst = 0
     for n in graph:
-        depth = max((above[i] + (graph[i].op == "batch_norm") for i in n.inputs), default=0)
-        above[n.name] = depth
+        ins = sum(math.prod(graph[i].shape) for i in n.inputs)
+        size = 4 * (ins + math.prod(n.shape))
+        if n.op == "conv":
+            kh, kw, cin = n.params[0].shape[:3]
+            size += 4 * math.prod(n.shape[:-1]) * kh * kw * cin
         if n.op == "batch_norm":
-            while len(levels) <= depth:
-                levels.append([])
-            levels[depth].append(n.name)
-    return [lv for lv in levels if lv]
+            size += 16 * ins
+        worst = max(worst, size)
+    return 2 * worst
 
 
 def sample_indices(n: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -83,25 +79,17 @@ def recalibrated_statistics(executor, params: dict[str, np.ndarray], split,
 
     Returns ``({}, None)`` when the graph has no batch norm or ``split`` is empty.
     """
-    levels = batch_norm_levels(executor.graph)
-    if not levels or len(split) == 0:
+    if len(split) == 0 or not any(n.op == "batch_norm" for n in executor.graph):
         return {}, None
-    idx = sample_indices(len(split), limit)
-    current = dict(params)
+    fits = max(1, MEMORY_BUDGET // bytes_per_sample(executor.graph))
+    idx = sample_indices(len(split), min(limit, fits))
+    moments = executor.batch_norm_statistics(params, split.inputs(idx))
     new: dict[str, np.ndarray] = {}
-
-    def batches():
-        for s in range(0, len(idx), BATCH):
-            yield split.inputs(idx[s:s + BATCH])
-
-    for level in levels:
-        for name, m in executor.batch_norm_moments(current, batches(), level).items():
-            dtype = np.asarray(params[f"{name}.mean"]).dtype
-            new[f"{name}.mean"] = m.mean.astype(dtype)
-            new[f"{name}.var"] = m.var.astype(dtype)
-        current.update(new)
-    count = sum(len(lv) for lv in levels)
-    return new, Recalibration(count, len(idx), len(levels))
+    for name, m in moments.items():
+        dtype = np.asarray(params[f"{name}.mean"]).dtype
+        new[f"{name}.mean"] = m.mean.astype(dtype)
+        new[f"{name}.var"] = m.var.astype(dtype)
+    return new, Recalibration(len(moments), len(idx))
 
 
 def recalibrate(executor, params: dict[str, np.ndarray], split,

@@ -16,7 +16,7 @@ from cnncompile.engine.norm import Moments
 from cnncompile.errors import DslSyntaxError
 from cnncompile.train.checkpoint import read_checkpoint
 from cnncompile.train.recalibrate import (
-    batch_norm_levels,
+    bytes_per_sample,
     rate_warning,
     recalibrate,
     sample_indices,
@@ -53,18 +53,13 @@ def _trained_like(graph, seed=0):
     return params
 
 
-def test_levels_follow_the_batch_norm_layers_before_each(make_graph):
-    g = make_graph(LAYERS)
-    assert batch_norm_levels(g) == [["conv/bn"], ["add/conv/bn"], ["add/bn"], ["batch_normal"]]
-
-
 def test_recalibrated_statistics_are_the_population_moments_of_each_inference_input(make_graph):
     g = make_graph(LAYERS)
     ex = Executor(g, np.float64)
     params = _trained_like(g)
     x = np.random.default_rng(1).normal(2.0, 3.0, (37, 8, 8, 3))
     info = recalibrate(ex, params, _Split(x), limit=1000)
-    assert (info.layers, info.samples, info.levels) == (4, 37, 4)
+    assert (info.layers, info.samples) == (4, 37)
     # by hand: the input each layer receives at inference with the new statistics
     outs = ex.forward_all(params, x)
     for node in ("conv/bn", "add/conv/bn", "add/bn", "batch_normal"):
@@ -91,10 +86,15 @@ def test_batches_merge_exactly():
     assert m.count == 1000
 
 
-def test_the_sample_is_bounded_and_fixed():
+def test_the_sample_is_bounded_and_fixed(make_graph, monkeypatch):
     assert list(sample_indices(5, 10)) == [0, 1, 2, 3, 4]
     a = sample_indices(100, 10)
     assert len(set(a)) == 10 and list(a) == sorted(a) and list(a) == list(sample_indices(100, 10))
+    # one batch of the sample must fit the memory budget: a smaller budget, a smaller sample
+    g = make_graph(LAYERS)
+    monkeypatch.setattr("cnncompile.train.recalibrate.MEMORY_BUDGET", 20 * bytes_per_sample(g))
+    x = np.random.default_rng(1).normal(0, 1, (37, 8, 8, 3))
+    assert recalibrate(Executor(g), _trained_like(g), _Split(x)).samples == 20
 
 
 def test_rate_warning_rule(make_graph):
