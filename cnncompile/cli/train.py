@@ -168,14 +168,14 @@ def train(
 
 def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
     """How validation treats batch norm (rich output) and the rate warning (stderr)."""
-    from ..train.recalibrate import FINAL_SAMPLES, VALIDATION_SAMPLES, rate_warning
+    from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
 
     if not any(n.op == "batch_norm" for n in graph):
         return
     if log_format is LogFormat.rich:
         typer.echo(f"batch norm: validation uses statistics recalibrated on up to "
-                   f"{VALIDATION_SAMPLES:,} training samples; after training they are "
-                   f"recalibrated on up to {FINAL_SAMPLES:,}" if config.bn_recalibrate else
+                   f"{VALIDATION_SAMPLES:,} training samples; the model's are recalibrated "
+                   "after training" if config.bn_recalibrate else
                    "batch norm: validation and test use the running averages (textbook)")
     warning = None if config.bn_recalibrate else rate_warning(
         graph, config.epochs * steps_per_epoch)
