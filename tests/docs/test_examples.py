@@ -1,4 +1,4 @@
-"""The docs' worked examples run: every ```yaml spec block analyses to the figures printed beside it.
+"""The docs' worked examples run: every ```yaml spec block analyses to the figures shown beside it.
 
 A block opened with ```yaml spec is a whole spec file. The ```console block that follows it (if
 any, before the next spec) shows `$ cnncompile analyze FILE ...` and lines of its output; every
@@ -24,6 +24,7 @@ from cnncompile.ir import lower
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [ROOT / "README.md", *DOCS]
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
@@ -35,7 +36,7 @@ def blocks(path: Path) -> list[tuple[str, str]]:
 def examples() -> list[tuple[str, str, str | None]]:
     """(id, spec text, the console block shown after it or None) for every spec block."""
     out = []
-    for path in DOCS:
+    for path in PAGES:
         found = blocks(path)
         for i, (info, body) in enumerate(found):
             if info != "yaml spec":
@@ -68,7 +69,7 @@ def write_example(tmp_path: Path, text: str) -> Path:
 
 def test_the_docs_hold_the_promised_examples():
     ids = [e[0] for e in EXAMPLES]
-    assert {"dsl.md:tiny_flowers", "dsl.md:mlp", "dsl.md:residual_flower",
+    assert {"README.md:first", "dsl.md:tiny_flowers", "dsl.md:mlp", "dsl.md:residual_flower",
             "dsl.md:two_heads"} <= set(ids)
     assert all(e[2] is not None for e in EXAMPLES), "every spec example shows its figures"
 
@@ -120,8 +121,7 @@ def test_the_first_spec_trains_on_an_image_folder_laid_out_as_data_md_shows(tmp_
 
 
 def test_no_page_points_outside_the_repository():
-    pages = [*DOCS, ROOT / "README.md"]
-    for page in pages:
+    for page in PAGES:
         text = page.read_text()
         assert "shared docs" not in text and "spec-format" not in text, page
         for target in re.findall(r"\]\(([^)]+)\)", text):
