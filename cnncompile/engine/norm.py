@@ -33,13 +33,16 @@ class Moments:
 
     def add(self, x2: np.ndarray) -> None:
         """Merge a channel-major [C, m] block of inputs."""
-        xb = x2.astype(np.float64)
-        m = xb.shape[1]
+        m = x2.shape[1]
         if m == 0:
             return
-        mean_b = xb.mean(axis=1)
-        dev = xb - mean_b[:, None]
-        m2_b = np.einsum("ij,ij->i", dev, dev)
+        mean_b = x2.mean(axis=1, dtype=np.float64)
+        # deviations from the mean rounded to x's dtype (no float64 copy of x), squared and
+        # summed in float64, then corrected for that rounding: sum (x - mean)^2 exactly
+        centre = mean_b.astype(x2.dtype)
+        dev = x2 - centre[:, None]
+        m2_b = np.einsum("ij,ij->i", dev, dev, dtype=np.float64)
+        m2_b -= m * (mean_b - centre) ** 2
         n = self.count + m
         delta = mean_b - self.mean
         self.mean += delta * (m / n)
