@@ -166,15 +166,17 @@ def _train(folder, run, *extra):
     r = CliRunner().invoke(app, ["train", str(spec), "--data", str(folder), "--epochs", "3",
                                  "--out", str(run), *extra])
     assert r.exit_code == 0, r.output
-    train_acc = float(re.findall(r"epoch +\d+ +loss \S+ +acc (\S+)", r.output)[-1])
+    epochs = re.findall(r"epoch +\d+ +loss \S+ +acc (\S+) +\| val loss \S+ +acc (\S+)", r.output)
+    train_acc, val_acc = map(float, epochs[-1])
     test_acc = json.loads((run / "test.json").read_text())["accuracy"]["output"]
-    return r, train_acc, test_acc
+    return r, train_acc, test_acc, val_acc
 
 
 def test_residual_flower_with_defaults_scores_at_test_what_it_trains_to(flower_folder, tmp_path):
-    r, train_acc, test_acc = _train(flower_folder, tmp_path / "on")
+    r, train_acc, test_acc, val_acc = _train(flower_folder, tmp_path / "on")
     assert train_acc > 0.8  # learnable: the comparison below means something
     assert test_acc >= train_acc - 0.05, r.output
+    assert val_acc >= train_acc - 0.1, r.output  # validation on recalibrated statistics too
     assert "batch-norm statistics of 13 layers recalibrated on 320 training samples" in r.output
     assert "warning" not in r.output  # the rate does not matter: its averages are replaced
     ckpt = read_checkpoint(tmp_path / "on" / "checkpoint.npz")
@@ -192,9 +194,11 @@ def test_residual_flower_with_defaults_scores_at_test_what_it_trains_to(flower_f
 
 
 def test_textbook_behaviour_collapses_when_asked_for(flower_folder, tmp_path):
-    r, train_acc, test_acc = _train(flower_folder, tmp_path / "off", "--bn-recalibrate", "off")
+    r, train_acc, test_acc, val_acc = _train(flower_folder, tmp_path / "off",
+                                             "--bn-recalibrate", "off")
     assert train_acc > 0.8
     assert test_acc < train_acc - 0.4, r.output  # the textbook's collapse
+    assert val_acc < train_acc - 0.4, r.output  # and validation shows it
     assert "running averages (--bn-recalibrate off)" in r.output
     assert ("warning: batch-norm rate exp_ratio 0.001 keeps 91% of the starting statistics "
             "after 96 steps (needs 2,302 to fall below 10%): the model will evaluate poorly"
