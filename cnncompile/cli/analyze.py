@@ -32,6 +32,9 @@ def analyze(
     format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Write to this file instead of stdout (atomically)."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings (layers that do "
+                                "nothing, one layer holding most parameters) as errors: "
+                                "exit 2 without the report."),
 ) -> None:
     """Shapes, parameters, MACs, memory and receptive fields of every layer, and totals.
 
@@ -45,6 +48,7 @@ def analyze(
     from ..analysis import analyze_graph, render_json, render_table, render_textbook, render_tree
 
     graph = load_graph(spec, input, classes)
+    report_warnings(graph, strict)
     a = analyze_graph(graph, batch)
     if format is Format.table:
         text = render_table(a, depth)
@@ -65,6 +69,20 @@ def analyze(
 
         write_text_atomically(out, text)
         typer.echo(f"wrote {out}")
+
+
+def report_warnings(graph, strict: bool) -> None:
+    """One stderr line per warning; with ``strict``, any warning ends the command (exit 2)."""
+    from ..analysis.warnings import find_warnings
+    from ..errors import CnnCompileError, Location
+
+    found = find_warnings(graph)
+    for w in found:
+        typer.echo(f"warning: {w}", err=True)
+    if strict and found:
+        n = len(found)
+        raise CnnCompileError(f"{n} warning{'s' if n != 1 else ''} above, and --strict makes "
+                              "them errors", Location(path="--strict"))
 
 
 @command("expand")

@@ -143,6 +143,7 @@ class Display:
         acc = result.accuracy_text()
         if self.fmt is LogFormat.json:
             self.emit("test", accuracy=result.accuracy, samples=len(trainer.data.test),
+                      batch_norm=getattr(result, "batch_norm", None),
                       seconds=round(result.seconds, 3), files=[str(f) for f in result.files])
         elif self.fmt is LogFormat.textbook:
             typer.echo(f"Model {self.name} train ended in {int(trainer.elapsed)} secs:")
@@ -152,6 +153,8 @@ class Display:
             accs = result.accuracy
             shown = (f"{next(iter(accs.values())):.4f}" if len(accs) == 1
                      else ", ".join(f"{h} {a:.4f}" for h, a in accs.items()))
+            if getattr(result, "batch_norm", None):
+                typer.echo(result.batch_norm)
             typer.echo(f"test accuracy {shown} on {plural(len(trainer.data.test), 'sample')} "
                        f"(trained {trainer.elapsed / 60:.1f} min)")
             names = [trainer.checkpoint_path.name, "metrics.csv", *(f.name for f in result.files)]

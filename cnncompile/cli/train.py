@@ -117,6 +117,7 @@ def train(
     display = Display(log_format, sp.name, config.report)
     trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
     display.start(trainer, run_dir, resumed=ckpt is not None)
+    _batch_norm_notes(graph, config, trainer.steps_per_epoch(), log_format)
     try:
         trainer.fit()
     except TrainingInterrupted as e:
@@ -127,6 +128,24 @@ def train(
         display.stop()
     display.end(trainer, finish(trainer))
 
+
+def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
+    """How validation treats batch norm (rich output) and the rate warning (stderr)."""
+    from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
+
+    if not any(n.op == "batch_norm" for n in graph):
+        return
+    if log_format is LogFormat.rich:
+        typer.echo(f"batch norm: validation uses statistics recalibrated on up to "
+                   f"{VALIDATION_SAMPLES:,} training samples; the model's are recalibrated "
+                   "after training" if config.bn_recalibrate else
+                   "batch norm: validation and test use the running averages (textbook)")
+    warning = None if config.bn_recalibrate else rate_warning(
+        graph, config.epochs * steps_per_epoch)
+    if warning:  # with recalibration the running averages are replaced, whatever their rate
+        then = ("the model will evaluate poorly; set `bn: {exp_ratio: ...}` on B actions "
+                "or --bn-recalibrate on")
+        print(f"warning: {warning}: {then}", file=sys.stderr)
 
 
 def _onnx_model(path: Path):

@@ -16,6 +16,7 @@ from ..ir.graph import Graph
 from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401  (kernels)
 from .activations import IN_PLACE
 from .kernel import KERNELS, Kernel, Params, RunContext
+from .norm import Moments
 from .parallel import default_threads, pool, single_threaded_blas
 
 
@@ -116,7 +117,34 @@ class Executor:
         outs = self._run(params, x, training, rng, keep=names)
         return {k: to_batch_major(outs[k]) for k in names}
 
-    def _run(self, params, x, training, rng, keep) -> dict[str, np.ndarray]:
+    def batch_norm_statistics(self, params: dict[str, np.ndarray], x: np.ndarray
+                              ) -> dict[str, Moments]:
+        """Exact mean and biased variance of every batch-norm node's input over the batch ``x``.
+
+        One inference pass in which every batch-norm node normalises by the statistics of its
+        own input over the whole batch, i.e. by exactly what this function returns for it. So
+        each node's input is what it receives at inference once the returned statistics are
+        its running statistics: the result is that model's population statistics on ``x``.
+        The pass stops after the last batch-norm node.
+        """
+        nodes = [n.name for n in self.graph if n.op == "batch_norm"]
+        if not nodes:
+            return {}
+        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        found = {n: Moments(self.graph[n].shape[-1]) for n in nodes}
+        try:
+            for n, m in found.items():
+                self.kernels[n].moments = m
+                self.kernels[n].own_statistics = True
+            self._run(params, x, False, None, keep=(), until=max(order[n] for n in nodes))
+        finally:
+            for n in nodes:
+                self.kernels[n].moments = None
+                self.kernels[n].own_statistics = False
+        return found
+
+    def _run(self, params, x, training, rng, keep, until: int | None = None
+             ) -> dict[str, np.ndarray]:
         x = self._check_input(x)
         node_params = self._split_params(params)
         ctx = RunContext(training, rng if rng is not None else np.random.default_rng())
@@ -134,6 +162,8 @@ class Executor:
                 for i in n.inputs:
                     if self.last_user[i] == idx and i not in keep:
                         values.pop(i, None)
+                if idx == until:
+                    break
         self._node_params = node_params
         self._backward_ready = training
         return values

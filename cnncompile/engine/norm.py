@@ -1,7 +1,9 @@
 """Batch normalisation over N, H, W with the textbook's options and its true gradient.
 
 Training uses the batch mean and the biased batch variance and moves the running statistics by
-``m += exp_ratio * (batch - m)``; inference uses the running statistics. The backward is the
+``m += exp_ratio * (batch - m)``; inference uses the running statistics. With ``moments`` set, a forward also accumulates the exact
+population statistics of its inputs, and with ``own_statistics`` an inference forward normalises
+by them (precise batch norm, ``train/recalibrate.py``). The backward is the
 full one, ``(1/sigma)(g - mean(g) - x_hat * mean(g * x_hat))`` (spec-format section 7: the
 textbook drops the two mean terms). Tensors are channel-major, so every channel's statistics
 are a reduction over one contiguous row.
@@ -16,6 +18,43 @@ from .kernel import Kernel, Params, RunContext, register
 from .parallel import elementwise
 
 
+class Moments:
+    """Exact per-channel count, mean and sum of squared deviations of every input seen.
+
+    Batches are merged with Chan et al.'s pairwise rule in float64, so the result is the
+    population mean and biased variance of all inputs together, whatever the batch sizes,
+    without the cancellation of summing squares.
+    """
+
+    def __init__(self, channels: int):
+        self.count = 0
+        self.mean = np.zeros(channels, np.float64)
+        self.m2 = np.zeros(channels, np.float64)
+
+    def add(self, x2: np.ndarray) -> None:
+        """Merge a channel-major [C, m] block of inputs."""
+        m = x2.shape[1]
+        if m == 0:
+            return
+        mean_b = x2.mean(axis=1, dtype=np.float64)
+        # deviations from the mean rounded to x's dtype (no float64 copy of x), squared and
+        # summed in float64, then corrected for that rounding: sum (x - mean)^2 exactly
+        centre = mean_b.astype(x2.dtype)
+        dev = x2 - centre[:, None]
+        m2_b = np.einsum("ij,ij->i", dev, dev, dtype=np.float64)
+        m2_b -= m * (mean_b - centre) ** 2
+        n = self.count + m
+        delta = mean_b - self.mean
+        self.mean += delta * (m / n)
+        self.m2 += m2_b + delta * delta * (self.count * m / n)
+        self.count = n
+
+    @property
+    def var(self) -> np.ndarray:
+        """The biased (population) variance, as batch norm uses it."""
+        return self.m2 / max(self.count, 1)
+
+
 @register("batch_norm")
 class BatchNorm(Kernel):
     """Per-channel normalisation; ``scale``/``shift`` only when ``rescale``."""
@@ -25,20 +64,27 @@ class BatchNorm(Kernel):
         self.attrs: BatchNormAttrs = node.attrs
         self.channels = in_shapes[0][-1]
         self._saved: tuple | None = None
+        self.moments: Moments | None = None  # set: every forward adds its input's moments
+        self.own_statistics = False  # with moments: inference normalises by those moments
 
     def forward(self, xs: list[np.ndarray], p: Params, ctx: RunContext) -> np.ndarray:
         x = xs[0]
         a = self.attrs
         c = self.channels
         x2 = x.reshape(c, -1)
+        if self.moments is not None:
+            self.moments.add(x2)
         eps = self.dtype.type(a.epsilon)
         scale = p["scale"][:, None] if a.rescale else None
         shift = p["shift"][:, None] if a.rescale else None
         if not ctx.training:
-            mul = 1.0 / np.sqrt(p["var"].astype(self.dtype) + eps)
+            mean, var = p["mean"], p["var"]
+            if self.moments is not None and self.own_statistics:
+                mean, var = self.moments.mean, self.moments.var
+            mul = 1.0 / np.sqrt(var.astype(self.dtype) + eps)
             if a.rescale:
                 mul *= p["scale"]
-            add = -p["mean"].astype(self.dtype) * mul
+            add = -mean.astype(self.dtype) * mul
             if a.rescale:
                 add += p["shift"]
             y = np.empty(x2.shape, self.dtype)

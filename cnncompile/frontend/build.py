@@ -159,7 +159,7 @@ class LayerBuilder:
             return L.Full(where, o["width"], o["actfunc"], o["bias"])
         if kind == "conv":
             return L.Conv(where, o["ksize"], o["chn"], o["stride"], o["padding"], o["actfunc"],
-                          o["actions"], o["bias"], o["groups"])
+                          o["actions"], o["bias"], o["groups"], self._bn(o, where))
         if kind in ("max", "avg"):
             ksize = o["ksize"] or o["stride"]
             return L.Pool(where, kind, ksize, o["stride"], o["padding"], o.get("count_pad", True))
@@ -202,7 +202,15 @@ class LayerBuilder:
             return L.Serial(where, built)
         if kind == "parallel":
             return L.Parallel(where, built)
-        return L.Add(where, built, o["x"], o["actions"], o["actfunc"])
+        return L.Add(where, built, o["x"], o["actions"], o["actfunc"], self._bn(o, where))
+
+    @staticmethod
+    def _bn(o: dict, where) -> dict | None:
+        """The `bn` options, refused when the layer's actions have no `B` to apply them to."""
+        if o["bn"] is not None and "B" not in o["actions"]:
+            raise DslSyntaxError(f"`bn` sets the options of the `B` action, but the actions "
+                                 f"{o['actions']!r} have no B", where)
+        return o["bn"]
 
     def _custom(self, options, where, opt_locs, depth) -> L.Custom:
         o = self._opts("custom", options, where, opt_locs)

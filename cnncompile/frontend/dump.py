@@ -52,7 +52,8 @@ def layer_to_dsl(layer: L.Layer):
     if isinstance(layer, L.Conv):
         o = _options("conv", {"ksize": layer.ksize, "chn": layer.chn, "stride": layer.stride,
                               "padding": layer.padding, "actfunc": layer.actfunc,
-                              "actions": layer.actions, "bias": layer.bias, "groups": layer.groups})
+                              "actions": layer.actions, "bias": layer.bias, "groups": layer.groups,
+                              **({"bn": layer.bn} if layer.bn else {})})
         return ["conv", o]
     if isinstance(layer, L.Pool):
         values = {"stride": layer.stride, "ksize": layer.ksize, "padding": layer.padding}
@@ -81,7 +82,8 @@ def layer_to_dsl(layer: L.Layer):
     if isinstance(layer, L.Loop):
         return ["loop", {"repeat": layer.repeat}, layer_to_dsl(layer.body)]
     if isinstance(layer, L.Add):
-        o = _options("add", {"x": layer.x, "actions": layer.actions, "actfunc": layer.actfunc})
+        o = _options("add", {"x": layer.x, "actions": layer.actions, "actfunc": layer.actfunc,
+                             **({"bn": layer.bn} if layer.bn else {})})
         return ["add", o] + [layer_to_dsl(c) for c in layer.branches]
     if isinstance(layer, L.Custom):
         return layer_to_dsl(layer.body)

@@ -44,6 +44,7 @@ class Conv(Layer):
     actions: str = "LA"
     bias: bool = True
     groups: int = 1
+    bn: dict | None = None  # ext: {exp_ratio, epsilon} of the `B` action; None: the textbook's
     kind = "conv"
 
 
@@ -126,6 +127,7 @@ class Add(Layer):
     x: bool = True
     actions: str = ""
     actfunc: str = "relu"
+    bn: dict | None = None  # ext: {exp_ratio, epsilon} of the `B` action; None: the textbook's
     kind = "add"
 
     @property

@@ -114,6 +114,31 @@ def actions_string(allowed: str, need_l: bool) -> Callable[[Any], str]:
     return parse
 
 
+def bn_options(value) -> dict:
+    """The batch-norm options of a `B` action (ext): ``{exp_ratio, epsilon}`` or ``momentum``.
+
+    Returns both keys filled (the textbook's 0.001 and 1e-10 for the ones left out).
+    """
+    if not isinstance(value, dict):
+        raise _bad("a mapping such as {exp_ratio: 0.1, epsilon: 1e-5}", value)
+    fields = {"exp_ratio": number(0, 1), "epsilon": number(0, 1, low_open=True),
+              "momentum": number(0, 1)}
+    out = {"exp_ratio": 0.001, "epsilon": 1e-10}
+    for key, v in value.items():
+        if key not in fields:
+            raise ValueError(f"has an unknown key {key!r}{closest(key, fields)}; it takes: "
+                             f"{', '.join(fields)}")
+        try:
+            out[key] = fields[key](_check_filled(v))
+        except ValueError as e:
+            raise ValueError(f"key `{key}` {e}") from None
+    if "momentum" in out:
+        if "exp_ratio" in value:
+            raise ValueError("takes `momentum` or `exp_ratio`, not both")
+        out["exp_ratio"] = float(f"{1.0 - out.pop('momentum'):.12g}")  # 0.1, not 0.0999...98
+    return out
+
+
 REQUIRED = object()
 inf = float("inf")
 
@@ -133,6 +158,7 @@ SCHEMAS: dict[str, dict[str, tuple[Callable, Any]]] = {
         "actions": (actions_string("LAB", need_l=True), "LA"),
         "bias": (boolean, True),
         "groups": (positive_int, 1),
+        "bn": (bn_options, None),
     },
     "max": {
         "stride": (positive_pair, 1),
@@ -166,6 +192,7 @@ SCHEMAS: dict[str, dict[str, tuple[Callable, Any]]] = {
         "x": (boolean, True),
         "actions": (actions_string("AB", need_l=False), ""),
         "actfunc": (choice(*ACTFUNCS), "relu"),
+        "bn": (bn_options, None),
     },
     "custom": {"name": (lambda v: v, REQUIRED), "args": (lambda v: v, None)},
 }

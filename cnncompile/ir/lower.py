@@ -185,8 +185,9 @@ class Lowerer:
                 x = self.node(block, name, "conv", attrs, [x], loc)
             elif action == "A":
                 x = self.activation(block, name, layer.actfunc, x, loc)
-            else:  # 'B': batch norm without scale and shift, textbook defaults
-                x = self.node(block, f"{name}/bn", "batch_norm", BatchNormAttrs(rescale=False), [x], loc)
+            else:  # 'B': batch norm without scale and shift (the textbook's rates unless `bn`)
+                x = self.node(block, f"{name}/bn", "batch_norm",
+                              BatchNormAttrs(rescale=False, **(layer.bn or {})), [x], loc)
         return x
 
     def activation(self, block: Block, name: str, func: str, x: str, loc) -> str:
@@ -224,7 +225,8 @@ class Lowerer:
             if action == "A":
                 y = self.activation(block, name, layer.actfunc, y, layer.loc)
             else:
-                y = self.node(block, f"{name}/bn", "batch_norm", BatchNormAttrs(rescale=True), [y], layer.loc)
+                y = self.node(block, f"{name}/bn", "batch_norm",
+                              BatchNormAttrs(rescale=True, **(layer.bn or {})), [y], layer.loc)
         return y
 
 

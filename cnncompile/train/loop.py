@@ -200,7 +200,7 @@ class Trainer:
             cur.seconds = time.perf_counter() - started
             self._interrupted(cur, steps)
         self._check_finite(steps)
-        val_loss, val_acc = self.measure(self.data.val)
+        val_loss, val_acc = self.measure(self.data.val, self.validation_params())
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         row = history_row(self.epoch + 1, self.optimizer.lr, cur.loss_sum / steps,
@@ -258,19 +258,32 @@ class Trainer:
                                   "step); continue with --resume", path)
 
     # -- measuring ----------------------------------------------------------------------------
-    def logits(self, split) -> np.ndarray:
+    def validation_params(self) -> dict[str, np.ndarray]:
+        """The parameters validation runs with: batch-norm statistics recalibrated on a
+        bounded training sample unless ``bn_recalibrate`` is off (train/recalibrate.py)."""
+        from .recalibrate import VALIDATION_SAMPLES, recalibrated_statistics
+
+        if not self.config.bn_recalibrate:
+            return self.params
+        new, _ = recalibrated_statistics(self.executor, self.params, self.data.train,
+                                         VALIDATION_SAMPLES)
+        return {**self.params, **new}
+
+    def logits(self, split, params: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Inference logits for every sample of ``split``, in batches."""
-        parts = [self.executor.forward(self.params, split.inputs(slice(s, s + EVAL_BATCH)))
+        params = self.params if params is None else params
+        parts = [self.executor.forward(params, split.inputs(slice(s, s + EVAL_BATCH)))
                  for s in range(0, len(split), EVAL_BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, self.graph.heads.width))
 
-    def measure(self, split) -> tuple[float, dict[str, float]]:
+    def measure(self, split, params: dict[str, np.ndarray] | None = None
+                ) -> tuple[float, dict[str, float]]:
         """(loss, accuracy per head) on ``split``; NaN for an empty split."""
         from ..engine.losses import loss_and_grad
 
         if len(split) == 0:
             return math.nan, {h: math.nan for h in self.heads}
-        res = loss_and_grad(self.graph.heads, self.logits(split), split.y)
+        res = loss_and_grad(self.graph.heads, self.logits(split, params), split.y)
         return res.loss, res.head_accuracy
 
     # -- checkpoints --------------------------------------------------------------------------

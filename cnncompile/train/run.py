@@ -80,6 +80,7 @@ class RunResult:
     evaluation: Evaluation | None
     seconds: float
     files: list[Path] = field(default_factory=list)
+    batch_norm: str | None = None  # what happened to the batch-norm statistics, for the output
 
     def accuracy_text(self) -> str:
         return "+".join(f"{a:.3f}" for a in self.accuracy.values())
@@ -91,6 +92,7 @@ def finish(trainer: Trainer) -> RunResult:
 
     t0 = time.perf_counter()
     data, run_dir, graph = trainer.data, trainer.run_dir, trainer.graph
+    bn_note, bn_json = recalibrate_after_training(trainer)
     ev = None
     if graph.heads.kind == "regression":
         _, accuracy = trainer.measure(data.test)
@@ -102,10 +104,32 @@ def finish(trainer: Trainer) -> RunResult:
     files = write_plots(run_dir, graph.name, trainer.history, ev, data.test)
     if ev is not None:
         path = run_dir / "test.json"
-        path.write_text(json.dumps(dict(ev.to_json(), data=data.source), indent=1) + "\n")
+        extra = {"batch_norm": bn_json} if bn_json else {}
+        path.write_text(json.dumps(dict(ev.to_json(), data=data.source, **extra), indent=1)
+                        + "\n")
         files.append(path)
-    trainer.save(test_accuracy={h: (None if math.isnan(a) else a) for h, a in accuracy.items()})
-    return RunResult(accuracy, ev, seconds, files)
+    trainer.save(test_accuracy={h: (None if math.isnan(a) else a) for h, a in accuracy.items()},
+                 **({"batch_norm": bn_json} if bn_json else {}))
+    return RunResult(accuracy, ev, seconds, files, bn_note)
+
+
+def recalibrate_after_training(trainer: Trainer) -> tuple[str | None, dict | None]:
+    """Precise batch norm on the finished model unless ``bn_recalibrate`` is off.
+
+    Returns (a line for the output, the record for ``test.json`` and the checkpoint's meta);
+    (None, None) for a model without batch norm.
+    """
+    from .recalibrate import recalibrate
+
+    if not any(n.op == "batch_norm" for n in trainer.graph):
+        return None, None
+    if not trainer.config.bn_recalibrate:
+        return ("batch-norm statistics: the training's running averages (--bn-recalibrate off)",
+                {"recalibrated": False})
+    info = recalibrate(trainer.executor, trainer.params, trainer.data.train)
+    if info is None:
+        return None, {"recalibrated": False}
+    return info.describe(), info.to_json()
 
 
 def write_plots(run_dir: Path, title: str, history: list[dict], ev: Evaluation | None,
