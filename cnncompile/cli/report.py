@@ -31,6 +31,7 @@ def report(
 
     The diagram is the spec's own nesting (macro calls and loops open and close with a
     click); the table holds every figure `analyze` prints, sortable and grouped by depth.
+
     Example: `cnncompile report specs/ch9/residual_flower.yaml --run runs/residual_flower`
     """
     from ..analysis import analyze_graph
