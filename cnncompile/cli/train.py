@@ -114,7 +114,7 @@ def train(
         load_dataset,
         load_resume,
     )
-    from ..train.run import clear_run
+    from ..train.run import clear_run, open_run_dir
     from .common import load_spec_cli
 
     flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
@@ -126,6 +126,7 @@ def train(
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
     run_dir = choose_run_dir(name, out, resume, overwrite=overwrite)
+    open_run_dir(run_dir)  # writable, and ours alone until the command ends
     if overwrite:
         clear_run(run_dir)
     ckpt = None
@@ -146,13 +147,14 @@ def train(
     display.start(trainer, run_dir, resumed=ckpt is not None)
     try:
         trainer.fit()
+        result = finish(trainer)
     except TrainingInterrupted as e:
         display.stop()
         print(e, file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(e.exit_code) from None
     finally:
         display.stop()
-    display.end(trainer, finish(trainer))
+    display.end(trainer, result)
 
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.files import save_figure
+
 SAMPLES = 16
 
 
@@ -45,8 +47,10 @@ def plot_curves(history: list[dict], path: Path, title: str) -> Path:
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -74,8 +78,10 @@ def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str,
                         color="white" if conf[i, j] > top / 2 else "black")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -129,6 +135,8 @@ def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
         ax.set_title("\n".join(lines), fontsize=8, color="darkgreen" if ok else "firebrick")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path

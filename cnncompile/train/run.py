@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.files import RunLock, Terminated, check_writable_dir, write_text
 from ..errors import DataError
 from .checkpoint import Checkpoint, read_checkpoint
 from .evaluate import Evaluation, engine_predictor, evaluate
-from .loop import CHECKPOINT, Trainer
+from .loop import CHECKPOINT, Trainer, TrainingInterrupted, signal_word
 
 RUNS_ROOT = Path("runs")
 
@@ -48,6 +50,16 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
                             f"{root / name}/{CHECKPOINT})")
         return taken[-1]
     return next(d for d in candidates if not (d / CHECKPOINT).exists())
+
+
+def open_run_dir(run_dir: Path) -> RunLock:
+    """Check ``run_dir`` can be written (probe file) and lock it; ``release()`` when done.
+
+    Raises:
+        DataError: the folder is a file, in ``/proc``, read-only or full, or another run holds it.
+    """
+    check_writable_dir(run_dir, "run folder")
+    return RunLock(run_dir).acquire()
 
 
 RUN_FILES = (CHECKPOINT, "metrics.csv", "curves.png", "confusion.png", "samples.png",
@@ -92,19 +104,26 @@ def finish(trainer: Trainer) -> RunResult:
     t0 = time.perf_counter()
     data, run_dir, graph = trainer.data, trainer.run_dir, trainer.graph
     ev = None
-    if graph.heads.kind == "regression":
-        _, accuracy = trainer.measure(data.test)
-    else:
-        ev = evaluate(engine_predictor(graph, trainer.params), data.test,
-                      [h.name for h in graph.heads.heads], data.names)
-        accuracy = ev.accuracy
-    seconds = time.perf_counter() - t0
-    files = write_plots(run_dir, graph.name, trainer.history, ev, data.test)
-    if ev is not None:
-        path = run_dir / "test.json"
-        path.write_text(json.dumps(dict(ev.to_json(), data=data.source), indent=1) + "\n")
-        files.append(path)
-    trainer.save(test_accuracy={h: (None if math.isnan(a) else a) for h, a in accuracy.items()})
+    try:
+        if graph.heads.kind == "regression":
+            _, accuracy = trainer.measure(data.test)
+        else:
+            ev = evaluate(engine_predictor(graph, trainer.params), data.test,
+                          [h.name for h in graph.heads.heads], data.names)
+            accuracy = ev.accuracy
+        seconds = time.perf_counter() - t0
+        files = write_plots(run_dir, graph.name, trainer.history, ev, data.test)
+        if ev is not None:
+            files.append(write_text(run_dir / "test.json", json.dumps(
+                dict(ev.to_json(), data=data.source), indent=1) + "\n"))
+        trainer.save(test_accuracy={h: (None if math.isnan(a) else a)
+                                    for h, a in accuracy.items()})
+    except (KeyboardInterrupt, Terminated) as e:  # training is done and saved; the test is not
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        raise TrainingInterrupted(
+            f"{signal_word(signum)} during the final test: {trainer.checkpoint_path} holds the "
+            f"trained weights (epoch {trainer.epoch}); --resume runs the test again",
+            trainer.checkpoint_path, signum) from None
     return RunResult(accuracy, ev, seconds, files)
 
 
