@@ -197,14 +197,24 @@ def weights_path(path: Path | str) -> Path:
     return path
 
 
-def read_checkpoint(path: Path | str) -> Checkpoint:
+def weights_limits(graph) -> dict[str, int]:
+    """Bounds for a weights file of ``graph``: no member over its largest parameter in float64
+    (or 256 MiB: metadata, a sample order), no file over three float64 copies plus 512 MiB."""
+    sizes = [math.prod(p.shape) * 8 for p in graph.params()] or [0]
+    return {"max_member_bytes": max(max(sizes) + 4096, 256 << 20),
+            "max_total_bytes": 3 * sum(sizes) + (512 << 20)}
+
+
+def read_checkpoint(path: Path | str, **limits) -> Checkpoint:
     """Read a checkpoint, a plain parameters ``.npz`` (``meta`` empty) or a run folder's.
+
+    ``limits`` are :func:`read_npz`'s size bounds (:func:`weights_limits` of a graph).
 
     Raises:
         DataError: the file is missing, special, not a plain .npz, too large or damaged.
     """
     path = weights_path(path)
-    arrays = read_npz(path, "weights file", "a checkpoint or numpy.savez parameters")
+    arrays = read_npz(path, "weights file", "a checkpoint or numpy.savez parameters", **limits)
     meta: dict = {}
     if META_KEY in arrays:
         try:
@@ -244,7 +254,7 @@ def read_weights(path: Path | str, graph) -> Checkpoint:
         DataError: one line naming the file and the first missing, unknown, misshapen,
             non-finite or negative-variance parameter, or why the file cannot be read.
     """
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, **weights_limits(graph))
     check_fits(graph, ckpt, str(ckpt.path))
     ckpt.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in ckpt.params.items()}
     return ckpt

@@ -114,7 +114,7 @@ def train(
         load_dataset,
         load_resume,
     )
-    from ..train.run import clear_run, open_run_dir
+    from ..train.run import clear_run
     from .common import load_spec_cli
 
     flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
@@ -125,8 +125,8 @@ def train(
     name = load_spec_cli(spec, input, classes).name
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
-    run_dir = choose_run_dir(name, out, resume, overwrite=overwrite)
-    open_run_dir(run_dir)  # writable, and ours alone until the command ends
+    # lock=True: the folder is writable, and ours alone until the command ends
+    run_dir = choose_run_dir(name, out, resume, overwrite=overwrite, lock=True)
     if overwrite:
         clear_run(run_dir)
     ckpt = None
@@ -232,11 +232,9 @@ def evaluate_cmd(
         if weights is None:
             raise DataError(f"{model}: evaluating a spec needs --weights CHECKPOINT (e.g. "
                             "runs/NAME/checkpoint.npz)")
-        if weights.is_dir():
-            weights = weights / "checkpoint.npz"
-        ckpt = read_checkpoint(weights)
+        ckpt = read_checkpoint(weights)  # a run folder stands for its checkpoint.npz
         graph = lower(_spec_for_checkpoint(model, input, classes, ckpt))
-        check_fits(graph, ckpt, str(weights))
+        check_fits(graph, ckpt, str(ckpt.path))
         params = {k: np.asarray(v, np.float32) for k, v in ckpt.params.items()}
         predict, shape, output, title = (engine_predictor(graph, params), graph.input_shape,
                                          graph.heads, graph.name)

@@ -23,24 +23,30 @@ RUNS_ROOT = Path("runs")
 
 
 def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_ROOT,
-                   overwrite: bool = False) -> Path:
+                   overwrite: bool = False, lock: bool = False) -> Path:
     """The run folder: ``--out`` as given, else ``runs/NAME``, ``runs/NAME-2``, ...
 
     A new run without ``--out`` takes the first of those that holds no checkpoint; ``--resume``
     without ``--out`` takes the last that does. ``overwrite`` lets a new run replace the one
-    in ``--out``.
+    in ``--out``. With ``lock`` the folder is also checked writable and locked for this process
+    (:func:`open_run_dir`; the CLI releases it when the command ends), before its contents are
+    judged, so a run in progress is reported as such.
 
     Raises:
-        DataError: ``--out`` holds a run but ``--resume`` is missing, or there is nothing to
-            resume.
+        DataError: ``--out`` holds a run but ``--resume`` is missing, there is nothing to
+            resume, the folder cannot be written or another run holds it.
     """
     if out is not None:
+        if lock and out.is_dir():
+            open_run_dir(out)
         has = (out / CHECKPOINT).exists()
         if resume and not has:
             raise DataError(f"--resume: {out} holds no {CHECKPOINT} to continue")
         if not resume and has and not overwrite:
             raise DataError(f"{out} already holds a run: add --resume to continue it, "
                             "--overwrite to replace it, or give another --out")
+        if lock and not out.is_dir():
+            open_run_dir(out)
         return out
     candidates = [root / name] + [root / f"{name}-{k}" for k in range(2, 1000)]
     taken = [d for d in candidates if (d / CHECKPOINT).exists()]
@@ -48,8 +54,12 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
         if not taken:
             raise DataError(f"--resume: no run of {name!r} under {root}/ (looked for "
                             f"{root / name}/{CHECKPOINT})")
-        return taken[-1]
-    return next(d for d in candidates if not (d / CHECKPOINT).exists())
+        chosen = taken[-1]
+    else:
+        chosen = next(d for d in candidates if not (d / CHECKPOINT).exists())
+    if lock:
+        open_run_dir(chosen)
+    return chosen
 
 
 def open_run_dir(run_dir: Path) -> RunLock:
