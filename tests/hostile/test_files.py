@@ -1,0 +1,206 @@
+"""File-system faults: the one atomic writer, read-only folders, full disks, wrong kinds of path.
+
+Full and read-only disks are real: tiny tmpfs mounts made by the test (root only; the tests
+that need one skip, saying why, where mounting is not permitted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnncompile.artifacts.files import atomic_write, check_writable_dir, write_bytes, write_text
+from cnncompile.cli import app
+from cnncompile.errors import DataError
+
+runner = CliRunner()
+SPEC = """\
+name: toy
+input: [8, 8, 1]
+output: {classes: 3}
+layers:
+  - [conv, {ksize: 3, chn: 4}]
+  - [max, {stride: 2}]
+"""
+
+
+def cli(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(r, *parts) -> str:
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "internal error" not in lines[0]
+    for part in parts:
+        assert str(part) in lines[0], (part, lines[0])
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a writer left behind."""
+    return [p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.startswith(".probe")]
+
+
+@pytest.fixture
+def toy(tmp_path):
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(SPEC)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    x = rng.normal(0, 1, (300, 8, 8, 1)).astype(np.float32)
+    for k in range(3):
+        x[y == k, 3 * k:3 * k + 2] += 2.5
+    data = tmp_path / "toy.npz"
+    np.savez(data, x=x, y=y)
+    return spec, data
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(size, ro=False) -> a fresh tmpfs mount of ``size`` bytes, unmounted afterwards."""
+    mounts = []
+
+    def make(size: int, ro: bool = False, name: str = "mnt") -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        opts = f"size={size}" + (",ro" if ro else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cnncompile-test", str(where)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield make
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path) -> None:
+    """Write into ``folder`` until the device is full."""
+    with open(folder / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(bytes(4096))
+
+
+# -- the writer -----------------------------------------------------------------------------
+def test_the_writer_replaces_whole_files_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "out" / "a.txt"
+    write_text(target, "old")
+    write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_an_exception_inside_keeps_the_old_file_and_removes_the_temporary(tmp_path):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(target) as f:
+        f.write(b"half of the new")
+        assert leftovers(tmp_path)  # the temporary exists while writing
+        raise RuntimeError("boom")
+    assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+
+def test_wrong_kinds_of_path_are_one_line_errors(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match=rf"^{tmp_path}/folder: is a folder; give a file name$"):
+        write_text(tmp_path / "folder", "x")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=rf"^{tmp_path}/file/sub: .*a part of the path is a file"):
+        write_text(tmp_path / "file" / "sub" / "a.txt", "x")
+    with pytest.raises(DataError, match="^/proc/cnncompile-test: a system pseudo-file system"):
+        write_text("/proc/cnncompile-test/a.txt", "x")
+
+
+def test_a_full_disk_is_a_located_error_and_leaves_no_temporary(tmpfs):
+    disk = tmpfs(64 * 1024)
+    write_text(disk / "keep.txt", "kept")
+    with pytest.raises(DataError, match=rf"^{disk}/big.bin: cannot write \(no space left on "
+                                        r"the device\)$"):
+        write_bytes(disk / "big.bin", bytes(200_000))
+    assert sorted(p.name for p in disk.iterdir()) == ["keep.txt"]
+    with pytest.raises(DataError, match="MB free but the output folder needs about"):
+        check_writable_dir(disk, need_bytes=10**7)
+
+
+def test_a_read_only_folder_is_a_located_error(tmpfs):
+    disk = tmpfs(64 * 1024, ro=True)
+    with pytest.raises(DataError, match=rf"^{disk}/a.txt: cannot write \(read-only file system\)$"):
+        write_text(disk / "a.txt", "x")
+
+
+# -- the CLI: found before any training ------------------------------------------------------
+def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs):
+    spec, data = toy
+    disk = tmpfs(1 << 20, ro=True)
+    t0 = time.perf_counter()
+    r = cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50)
+    one_line_error(r, disk / "run", "read-only file system")
+    assert time.perf_counter() - t0 < 5  # 50 epochs would take far longer
+
+
+def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path):
+    spec, data = toy
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    one_line_error(cli("train", spec, "--data", data, "--out", a_file, "--epochs", 1),
+                   a_file, "not a folder")
+    one_line_error(cli("train", spec, "--data", data, "--out", "/proc/cnncompile-run",
+                       "--epochs", 1), "/proc/cnncompile-run", "pseudo-file system")
+
+
+def test_train_refuses_a_disk_too_small_for_its_checkpoints(toy, tmpfs):
+    spec, data = toy
+    disk = tmpfs(256 * 1024)
+    one_line_error(cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50),
+                   disk / "run", "MB free but the run folder needs")
+    assert leftovers(disk) == []
+
+
+def test_export_to_a_full_disk_writes_nothing(toy, tmpfs):
+    spec, _ = toy
+    disk = tmpfs(64 * 1024)
+    fill(disk)
+    out = disk / "m.onnx"
+    one_line_error(cli("export", spec, "-o", out), out, "no space left on the device")
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_a_disk_that_fills_up_mid_run_ends_in_exit_2_with_metrics_not_ahead(toy, tmpfs):
+    spec, data = toy
+    disk = tmpfs(3 << 20)
+    run = disk / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnncompile", "train", str(spec), "--data", str(data),
+         "--out", str(run), "--epochs", "500", "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "start"
+        fill(disk)  # the next checkpoint cannot be written
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {run}/checkpoint.npz: cannot write (no space left"), err
+    assert leftovers(disk) == []
+    epochs = [json.loads(line)["epoch"] for line in out.splitlines()]
+    rows = (run / "metrics.csv").read_text().splitlines()[1:] if (run / "metrics.csv").exists() \
+        else []
+    assert len(rows) <= len(epochs)  # never a row whose checkpoint was not written
