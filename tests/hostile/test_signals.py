@@ -105,7 +105,7 @@ def test_sigterm_during_training_checkpoints_the_step_and_exits_143(toy, tmp_pat
     finally:
         out, err = finish(proc)
     assert proc.returncode == 143, err
-    assert re.match(r"terminated \(SIGTERM\) (after epoch \d+|at epoch \d+, step \d+/60): ",
+    assert re.match(r"terminated \(SIGTERM\) (after epoch \d+|at epoch \d+, step \d+/48): ",
                     err) and err.count("\n") == 1, err
     assert f"saved {run}/checkpoint.npz" in err and "continue with --resume" in err
     meta = read_checkpoint(run).meta
