@@ -237,15 +237,3 @@ def test_a_closed_standard_output_ends_quietly(toy, tmp_path):
     assert code == 141, err
     assert "Exception ignored" not in err and "internal error" not in err, err
     assert "Traceback" not in err and "Broken pipe" not in err, err
-
-
-def test_head_1_reads_the_first_line_and_nothing_complains(toy, tmp_path):
-    spec, _ = toy
-    big = tmp_path / "big.yaml"  # an analysis longer than a pipe's buffer
-    big.write_text(SPEC.replace("  - [max, {stride: 2}]\n",
-                                "  - [conv, {ksize: 1, chn: 4}]\n" * 3000))
-    r = subprocess.run(f"set -o pipefail; {sys.executable} -m cnncompile analyze {big} | head -1",
-                       shell=True, executable="/bin/bash", capture_output=True, text=True,
-                       env=ENV, timeout=300)
-    assert r.returncode in (0, 141) and r.stderr == "", r.stderr
-    assert r.stdout.count("\n") == 1

@@ -174,13 +174,20 @@ def test_a_header_that_lies_about_the_array_is_refused(tmp_path):
 
 
 # -- values and fit ------------------------------------------------------------------------
-def test_weights_that_overflow_float32_are_refused(model, tmp_path):
+def test_misfits_and_weights_that_overflow_float32_name_the_parameter(model, tmp_path):
     spec, graph = model
-    name = next(iter(init_params(graph)))
-    path = params_file(tmp_path / "big.npz", graph, **{name: np.full(
-        init_params(graph)[name].shape, 1e39)})
+    params = init_params(graph)
+    name = next(iter(params))
+    path = params_file(tmp_path / "big.npz", graph, **{name: np.full(params[name].shape, 1e39)})
     r = cli("export", spec, "--weights", path, "-o", tmp_path / "m.onnx")
     one_line_error(r, path, f"`{name}`", "infinite values once cast to float32")
+    kernel = next(k for k in params if k.endswith(".kernel"))
+    shape = params_file(tmp_path / "shape.npz", graph, **{kernel: np.zeros((1, 2))})
+    one_line_error(cli("export", spec, "--weights", shape, "-o", tmp_path / "m.onnx"),
+                   f"`{kernel}`", "wrong shape")
+    extra = params_file(tmp_path / "extra.npz", graph, **{"conv_7.kernel": np.zeros(2)})
+    one_line_error(cli("export", spec, "--weights", extra, "-o", tmp_path / "m.onnx"),
+                   "`conv_7.kernel`", "not a parameter of model 'tiny'")
 
 
 def test_nan_weights_and_negative_running_variance(model, tmp_path):
@@ -194,18 +201,6 @@ def test_nan_weights_and_negative_running_variance(model, tmp_path):
     one_line_error(cli("export", spec, "--weights", neg, "-o", tmp_path / "m.onnx"),
                    neg, f"`{var}`", "negative")
     assert not (tmp_path / "m.onnx").exists()
-
-
-def test_wrong_names_and_shapes_name_the_parameter(model, tmp_path):
-    spec, graph = model
-    params = init_params(graph)
-    kernel = next(k for k in params if k.endswith(".kernel"))
-    shape = params_file(tmp_path / "shape.npz", graph, **{kernel: np.zeros((1, 2))})
-    one_line_error(cli("export", spec, "--weights", shape, "-o", tmp_path / "m.onnx"),
-                   f"`{kernel}`", "wrong shape")
-    extra = params_file(tmp_path / "extra.npz", graph, **{"conv_7.kernel": np.zeros(2)})
-    one_line_error(cli("export", spec, "--weights", extra, "-o", tmp_path / "m.onnx"),
-                   "`conv_7.kernel`", "not a parameter of model 'tiny'")
 
 
 # -- run folders ---------------------------------------------------------------------------
