@@ -117,11 +117,14 @@ def _read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.n
             raise DataError(f"{path}: member `{name}` is damaged: its header promises "
                             f"{shape} {dtype} ({nbytes} bytes) but it holds "
                             f"{info.file_size - f.tell()}")
-        data = f.read(nbytes)
-    if len(data) != nbytes:
-        raise DataError(f"{path}: member `{name}` is truncated")
-    a = np.frombuffer(data, dtype)
-    return a.reshape(shape, order="F" if fortran else "C").copy()
+        buf = bytearray(nbytes)  # filled in place: one copy of the data in memory, writable
+        view, got = memoryview(buf), 0
+        while got < nbytes:
+            n = f.readinto(view[got:])
+            if not n:
+                raise DataError(f"{path}: member `{name}` is truncated")
+            got += n
+    return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 # -- checkpoints -----------------------------------------------------------------------------

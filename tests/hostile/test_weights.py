@@ -212,7 +212,7 @@ def test_a_run_folder_is_accepted_wherever_weights_are(model, tmp_path):
     out = tmp_path / "m.onnx"
     r = cli("export", spec, "--weights", run, "-o", out)
     assert r.exit_code == 0, r.output
-    assert out.exists() and "checkpoint.npz" in r.output + r.stderr or out.exists()
+    assert out.exists()
     rng = np.random.default_rng(0)
     data = tmp_path / "d.npz"
     np.savez(data, x=rng.normal(size=(40, 6, 6, 1)), y=np.arange(40) % 3)
