@@ -277,7 +277,7 @@ def signals_as_exceptions() -> Iterator[None]:
 
 # -- run-folder lock -------------------------------------------------------------------------
 class RunLock:
-    """An exclusive, non-blocking ``flock`` on ``FOLDER/.lock``; the file records the holder's pid."""
+    """An exclusive, non-blocking ``flock`` on ``FOLDER/.lock``, which records the holder's pid."""
 
     def __init__(self, folder: Path | str, what: str = "run folder"):
         self.folder = Path(folder)

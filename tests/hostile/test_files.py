@@ -14,56 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from cnncompile.artifacts.files import atomic_write, check_writable_dir, write_bytes, write_text
-from cnncompile.cli import app
 from cnncompile.errors import DataError
-
-runner = CliRunner()
-SPEC = """\
-name: toy
-input: [8, 8, 1]
-output: {classes: 3}
-layers:
-  - [conv, {ksize: 3, chn: 4}]
-  - [max, {stride: 2}]
-"""
-
-
-def cli(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, *parts) -> str:
-    assert r.exit_code == 2, r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert "internal error" not in lines[0]
-    for part in parts:
-        assert str(part) in lines[0], (part, lines[0])
-    return lines[0]
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Temporary files a writer left behind."""
-    return [p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.startswith(".probe")]
-
-
-@pytest.fixture
-def toy(tmp_path):
-    spec = tmp_path / "toy.yaml"
-    spec.write_text(SPEC)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    x = rng.normal(0, 1, (300, 8, 8, 1)).astype(np.float32)
-    for k in range(3):
-        x[y == k, 3 * k:3 * k + 2] += 2.5
-    data = tmp_path / "toy.npz"
-    np.savez(data, x=x, y=y)
-    return spec, data
 
 
 @pytest.fixture
@@ -104,7 +58,7 @@ def test_the_writer_replaces_whole_files_and_leaves_nothing_else(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_an_exception_inside_keeps_the_old_file_and_removes_the_temporary(tmp_path):
+def test_an_exception_inside_keeps_the_old_file_and_removes_the_temporary(tmp_path, leftovers):
     target = tmp_path / "a.bin"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError, match="boom"), atomic_write(target) as f:
@@ -143,7 +97,7 @@ def test_a_read_only_folder_is_a_located_error(tmpfs):
 
 
 # -- the CLI: found before any training ------------------------------------------------------
-def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs):
+def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs, cli, one_line_error):
     spec, data = toy
     disk = tmpfs(1 << 20, ro=True)
     t0 = time.perf_counter()
@@ -152,7 +106,7 @@ def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs):
     assert time.perf_counter() - t0 < 5  # 50 epochs would take far longer
 
 
-def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path):
+def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path, cli, one_line_error):
     spec, data = toy
     a_file = tmp_path / "taken"
     a_file.write_text("x")
@@ -162,7 +116,8 @@ def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path):
                        "--epochs", 1), "/proc/cnncompile-run", "pseudo-file system")
 
 
-def test_train_refuses_a_disk_too_small_for_its_checkpoints(toy, tmpfs):
+def test_train_refuses_a_disk_too_small_for_its_checkpoints(toy, tmpfs, cli, one_line_error,
+                                                            leftovers):
     spec, data = toy
     disk = tmpfs(256 * 1024)
     one_line_error(cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50),
@@ -170,7 +125,7 @@ def test_train_refuses_a_disk_too_small_for_its_checkpoints(toy, tmpfs):
     assert leftovers(disk) == []
 
 
-def test_export_to_a_full_disk_writes_nothing(toy, tmpfs):
+def test_export_to_a_full_disk_writes_nothing(toy, tmpfs, cli, one_line_error):
     spec, _ = toy
     disk = tmpfs(64 * 1024)
     fill(disk)
@@ -179,7 +134,7 @@ def test_export_to_a_full_disk_writes_nothing(toy, tmpfs):
     assert sorted(p.name for p in disk.iterdir()) == ["filler"]
 
 
-def test_a_disk_that_fills_up_mid_run_ends_in_exit_2_with_metrics_not_ahead(toy, tmpfs):
+def test_a_disk_that_fills_up_mid_run_ends_in_exit_2_with_metrics_not_ahead(toy, tmpfs, leftovers):
     spec, data = toy
     disk = tmpfs(3 << 20)
     run = disk / "run"

@@ -13,58 +13,15 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from cnncompile.artifacts.files import RunLock
 from cnncompile.artifacts.weights import read_checkpoint
-from cnncompile.cli import app
 from cnncompile.errors import DataError
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
 from cnncompile.train import TrainConfig, Trainer, TrainHooks, TrainingInterrupted, load_dataset
 from cnncompile.train import loop as loop_module
-
-runner = CliRunner()
-SPEC = """\
-name: toy
-input: [8, 8, 1]
-output: {classes: 3}
-layers:
-  - [conv, {ksize: 3, chn: 4}]
-  - [max, {stride: 2}]
-"""
-
-
-def cli(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, *parts) -> str:
-    assert r.exit_code == 2, r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    for part in parts:
-        assert str(part) in lines[0], (part, lines[0])
-    return lines[0]
-
-
-def make_data(path, seed=0, n=300):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.normal(0, 1, (n, 8, 8, 1)).astype(np.float32)
-    for k in range(3):
-        x[y == k, 3 * k:3 * k + 2] += 2.5
-    np.savez(path, x=x, y=y)
-    return path
-
-
-@pytest.fixture
-def toy(tmp_path):
-    spec = tmp_path / "toy.yaml"
-    spec.write_text(SPEC)
-    return spec, make_data(tmp_path / "toy.npz")
 
 
 def metrics_rows(run) -> list[str]:
@@ -72,7 +29,8 @@ def metrics_rows(run) -> list[str]:
 
 
 # -- one run per folder ----------------------------------------------------------------------
-def test_a_second_train_on_a_folder_in_use_is_refused_naming_the_holder(toy, tmp_path):
+def test_a_second_train_on_a_folder_in_use_is_refused_naming_the_holder(toy, tmp_path, cli,
+                                                                        one_line_error):
     spec, data = toy
     run = tmp_path / "run"
     first = subprocess.Popen(
@@ -120,7 +78,7 @@ def _mid_epoch_checkpoint(spec, data, run, batch_size=10, step=7):
         Trainer(sp, graph, dataset, config, run, hooks=_StopAtStep(step)).fit()
 
 
-def test_a_mid_epoch_resume_with_another_batch_size_is_refused(toy, tmp_path):
+def test_a_mid_epoch_resume_with_another_batch_size_is_refused(toy, tmp_path, cli, one_line_error):
     spec, data = toy
     run = tmp_path / "run"
     _mid_epoch_checkpoint(spec, data, run)
@@ -134,7 +92,8 @@ def test_a_mid_epoch_resume_with_another_batch_size_is_refused(toy, tmp_path):
     assert all(0 <= e["train_acc"] <= 1 for e in epochs)
 
 
-def test_an_epoch_end_resume_with_another_batch_size_or_limit_is_refused(toy, tmp_path):
+def test_an_epoch_end_resume_with_another_batch_size_or_limit_is_refused(toy, tmp_path, cli,
+                                                                         one_line_error):
     spec, data = toy
     run = tmp_path / "run"
     r = cli("train", spec, "--data", data, "--out", run, "--epochs", 1, "--limit", 200)
@@ -145,11 +104,11 @@ def test_an_epoch_end_resume_with_another_batch_size_or_limit_is_refused(toy, tm
                        "--limit", 100), "--limit 200; 100")
 
 
-def test_resuming_on_other_data_is_refused(toy, tmp_path):
+def test_resuming_on_other_data_is_refused(toy, tmp_path, cli, one_line_error, toy_data):
     spec, data = toy
     run = tmp_path / "run"
     assert cli("train", spec, "--data", data, "--out", run, "--epochs", 1).exit_code == 0
-    other = make_data(tmp_path / "other.npz", seed=1)  # same shapes, other samples
+    other = toy_data(tmp_path / "other.npz", seed=1)  # same shapes, other samples
     one_line_error(cli("train", spec, "--data", other, "--out", run, "--resume", "--epochs", 2),
                    f"the run was trained on other data ({data}", f"{other} gives")
     r = cli("train", spec, "--data", data, "--out", run, "--resume", "--epochs", 2)
@@ -178,7 +137,7 @@ def test_metrics_are_written_only_after_their_checkpoint(toy, tmp_path, monkeypa
     assert [r.split(",")[0] for r in metrics_rows(run)] == ["1"]
 
 
-def test_a_resume_cuts_metrics_back_to_the_checkpoint(toy, tmp_path):
+def test_a_resume_cuts_metrics_back_to_the_checkpoint(toy, tmp_path, cli):
     spec, data = toy
     run = tmp_path / "run"
     assert cli("train", spec, "--data", data, "--out", run, "--epochs", 1).exit_code == 0

@@ -15,21 +15,12 @@ import select
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cnncompile.artifacts.weights import read_checkpoint
 
-SPEC = """\
-name: toy
-input: [8, 8, 1]
-output: {classes: 3}
-layers:
-  - [conv, {ksize: 3, chn: 4}]
-  - [max, {stride: 2}]
-"""
 # Runs the CLI with an audit hook that blocks once, right before the rename onto a path ending
 # in $CNNCOMPILE_TEST_BLOCK_AT: the temporary file is complete and still there.
 BLOCKING_CLI = """\
@@ -48,24 +39,6 @@ sys.argv = ["cnncompile", *sys.argv[1:]]
 runpy.run_module("cnncompile", run_name="__main__", alter_sys=True)
 """
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture
-def toy(tmp_path):
-    spec = tmp_path / "toy.yaml"
-    spec.write_text(SPEC)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    x = rng.normal(0, 1, (300, 8, 8, 1)).astype(np.float32)
-    for k in range(3):
-        x[y == k, 3 * k:3 * k + 2] += 2.5
-    data = tmp_path / "toy.npz"
-    np.savez(data, x=x, y=y)
-    return spec, data
-
-
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
 
 
 def cnncompile(*args, block_at: str | None = None, **kwargs) -> subprocess.Popen:
@@ -92,7 +65,7 @@ def wait_ready(proc: subprocess.Popen) -> None:
 
 
 # -- training --------------------------------------------------------------------------------
-def test_sigterm_during_training_checkpoints_the_step_and_exits_143(toy, tmp_path):
+def test_sigterm_during_training_checkpoints_the_step_and_exits_143(toy, tmp_path, leftovers):
     spec, data = toy
     run = tmp_path / "run"
     proc = cnncompile("train", spec, "--data", data, "--out", run, "--epochs", 500,
@@ -114,7 +87,7 @@ def test_sigterm_during_training_checkpoints_the_step_and_exits_143(toy, tmp_pat
     assert len(rows) == meta["epoch"]  # metrics.csv never ahead of the checkpoint
 
 
-def test_a_late_signal_during_the_final_test_never_exits_0(toy, tmp_path):
+def test_a_late_signal_during_the_final_test_never_exits_0(toy, tmp_path, leftovers):
     spec, data = toy
     run = tmp_path / "run"
     for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
@@ -171,7 +144,7 @@ def test_the_terminal_cursor_comes_back_after_sigterm(toy, tmp_path):
 
 # -- writing files ---------------------------------------------------------------------------
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_while_writing_the_onnx_file_leaves_no_temporary(toy, tmp_path, signum):
+def test_a_signal_while_writing_the_onnx_file_leaves_no_temporary(toy, tmp_path, signum, leftovers):
     spec, _ = toy
     out = tmp_path / "out" / "m.onnx"
     out.parent.mkdir()
@@ -189,7 +162,7 @@ def test_a_signal_while_writing_the_onnx_file_leaves_no_temporary(toy, tmp_path,
     assert out.read_bytes() == b"the old model"
 
 
-def test_sigterm_while_writing_a_checkpoint_leaves_no_temporary(toy, tmp_path):
+def test_sigterm_while_writing_a_checkpoint_leaves_no_temporary(toy, tmp_path, leftovers):
     spec, data = toy
     run = tmp_path / "run"
     proc = cnncompile("train", spec, "--data", data, "--out", run, "--epochs", 3,

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import cnncompile
 from cnncompile.artifacts.weights import read_checkpoint, read_npz, read_weights, save_checkpoint
-from cnncompile.cli import app
 from cnncompile.engine import init_params
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
@@ -29,7 +27,6 @@ from cnncompile.ir import lower
 from cnncompile.train.data import load_dataset
 from cnncompile.train.idx import read_idx
 
-runner = CliRunner()
 SPEC = """\
 name: tiny
 input: [6, 6, 1]
@@ -38,21 +35,6 @@ layers:
   - [conv, {ksize: 3, chn: 4, actions: LBA}]
   - [max, {stride: 2}]
 """
-
-
-def cli(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, *parts) -> str:
-    """The CLI ended in exit 2 with one `error:` line that mentions every part."""
-    assert r.exit_code == 2, r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert "internal error" not in lines[0] and "Traceback" not in r.output
-    for part in parts:
-        assert str(part) in lines[0], (part, lines[0])
-    return lines[0]
 
 
 def within(seconds: float, fn, unblock: Path | None = None):
@@ -98,7 +80,7 @@ def params_file(path: Path, graph, **changes) -> Path:
 
 
 # -- special files -------------------------------------------------------------------------
-def test_a_fifo_as_weights_is_refused_at_once(model, tmp_path):
+def test_a_fifo_as_weights_is_refused_at_once(model, tmp_path, cli, one_line_error):
     spec, graph = model
     fifo = tmp_path / "weights.npz"
     os.mkfifo(fifo)
@@ -112,7 +94,7 @@ def test_a_fifo_as_weights_is_refused_at_once(model, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_a_device_and_a_folder_without_checkpoint_are_refused(model, tmp_path):
+def test_a_device_and_a_folder_without_checkpoint_are_refused(model, tmp_path, cli, one_line_error):
     spec, graph = model
     with pytest.raises(DataError, match="/dev/zero: is a character device, not a weights file"):
         read_weights("/dev/zero", graph)
@@ -142,7 +124,8 @@ def test_pickled_objects_are_never_loaded(model, tmp_path):
         read_checkpoint(path)
 
 
-def test_a_zip_bomb_is_refused_from_the_directory_before_inflating(model, tmp_path):
+def test_a_zip_bomb_is_refused_from_the_directory_before_inflating(model, tmp_path, cli,
+                                                                   one_line_error):
     spec, graph = model
     path = params_file(tmp_path / "bomb.npz", graph)
     data = bytearray(path.read_bytes())
@@ -174,7 +157,8 @@ def test_a_header_that_lies_about_the_array_is_refused(tmp_path):
 
 
 # -- values and fit ------------------------------------------------------------------------
-def test_misfits_and_weights_that_overflow_float32_name_the_parameter(model, tmp_path):
+def test_misfits_and_weights_that_overflow_float32_name_the_parameter(model, tmp_path, cli,
+                                                                      one_line_error):
     spec, graph = model
     params = init_params(graph)
     name = next(iter(params))
@@ -190,7 +174,7 @@ def test_misfits_and_weights_that_overflow_float32_name_the_parameter(model, tmp
                    "`conv_7.kernel`", "not a parameter of model 'tiny'")
 
 
-def test_nan_weights_and_negative_running_variance(model, tmp_path):
+def test_nan_weights_and_negative_running_variance(model, tmp_path, cli, one_line_error):
     spec, graph = model
     params = init_params(graph)
     var = next(k for k in params if k.endswith(".var"))
@@ -204,7 +188,7 @@ def test_nan_weights_and_negative_running_variance(model, tmp_path):
 
 
 # -- run folders ---------------------------------------------------------------------------
-def test_a_run_folder_is_accepted_wherever_weights_are(model, tmp_path):
+def test_a_run_folder_is_accepted_wherever_weights_are(model, tmp_path, cli):
     spec, graph = model
     run = tmp_path / "run"
     params = init_params(graph, seed=5)
