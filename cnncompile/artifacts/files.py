@@ -29,8 +29,9 @@ from pathlib import Path
 
 from ..errors import DataError
 
-# Pseudo file systems where nothing a user means to keep can be written.
+# Pseudo file systems where nothing a user means to keep can be written (/dev/shm is a tmpfs).
 _PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+_REAL_UNDER_PSEUDO = (Path("/dev/shm"),)
 _live: set[str] = set()
 _live_lock = threading.Lock()
 LOCK_NAME = ".lock"
@@ -67,7 +68,10 @@ def _is_pseudo(path: Path) -> bool:
         resolved = path.resolve()
     except (OSError, RuntimeError):
         resolved = path.absolute()
-    return any(resolved == r or r in resolved.parents for r in _PSEUDO_ROOTS)
+    def under(roots):
+        return any(resolved == r or r in resolved.parents for r in roots)
+
+    return under(_PSEUDO_ROOTS) and not under(_REAL_UNDER_PSEUDO)
 
 
 def prepare_dir(folder: Path | str, what: str = "folder") -> Path:
@@ -166,6 +170,9 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
     path = Path(path)
+    if _is_pseudo(path):
+        raise DataError(f"{path}: in a system pseudo-file system (/proc, /sys, /dev), not a "
+                        "file to write")
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give a file name")
     prepare_dir(path.parent if str(path.parent) else Path("."), "folder")

@@ -75,8 +75,10 @@ def test_wrong_kinds_of_path_are_one_line_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match=rf"^{tmp_path}/file/sub: .*a part of the path is a file"):
         write_text(tmp_path / "file" / "sub" / "a.txt", "x")
-    with pytest.raises(DataError, match="^/proc/cnncompile-test: a system pseudo-file system"):
+    with pytest.raises(DataError, match="^/proc/cnncompile-test/a.txt: in a system pseudo-file"):
         write_text("/proc/cnncompile-test/a.txt", "x")
+    with pytest.raises(DataError, match="^/dev/null: in a system pseudo-file system"):
+        write_text("/dev/null", "x")  # never replaced by a regular file, even as root
 
 
 def test_a_full_disk_is_a_located_error_and_leaves_no_temporary(tmpfs):
