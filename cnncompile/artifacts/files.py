@@ -283,6 +283,10 @@ def signals_as_exceptions() -> Iterator[None]:
 
 
 # -- run-folder lock -------------------------------------------------------------------------
+class FolderInUse(DataError):
+    """Another process holds the run folder's lock."""
+
+
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``FOLDER/.lock``, which records the holder's pid."""
 
@@ -305,8 +309,9 @@ class RunLock:
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             finally:
                 os.close(fd)
-            raise DataError(f"{self.folder}: another cnncompile run (pid {holder}) is using this "
-                            f"{self.what}; wait for it to end or give another --out") from None
+            raise FolderInUse(f"{self.folder}: another cnncompile run (pid {holder}) is using "
+                              f"this {self.what}; wait for it to end or give another --out") \
+                from None
         except OSError as e:
             os.close(fd)
             raise DataError(f"{self.folder}: cannot lock the {self.what} ({_why(e)})") from None

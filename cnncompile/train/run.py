@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..artifacts.files import RunLock, Terminated, check_writable_dir, write_text
+from ..artifacts.files import FolderInUse, RunLock, Terminated, check_writable_dir, write_text
 from ..errors import DataError
 from .checkpoint import Checkpoint, read_checkpoint
 from .evaluate import Evaluation, engine_predictor, evaluate
@@ -26,9 +26,10 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
                    overwrite: bool = False, lock: bool = False) -> Path:
     """The run folder: ``--out`` as given, else ``runs/NAME``, ``runs/NAME-2``, ...
 
-    A new run without ``--out`` takes the first of those that holds no checkpoint; ``--resume``
-    without ``--out`` takes the last that does. ``overwrite`` lets a new run replace the one
-    in ``--out``. With ``lock`` the folder is also checked writable and locked for this process
+    A new run without ``--out`` takes the first of those that holds no checkpoint (and, with
+    ``lock``, that no other run holds); ``--resume`` without ``--out`` takes the last that does.
+    ``overwrite`` lets a new run replace the one in ``--out``. With ``lock`` the folder is also
+    checked writable and locked for this process
     (:func:`open_run_dir`; the CLI releases it when the command ends), before its contents are
     judged, so a run in progress is reported as such.
 
@@ -55,11 +56,18 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
             raise DataError(f"--resume: no run of {name!r} under {root}/ (looked for "
                             f"{root / name}/{CHECKPOINT})")
         chosen = taken[-1]
-    else:
-        chosen = next(d for d in candidates if not (d / CHECKPOINT).exists())
-    if lock:
-        open_run_dir(chosen)
-    return chosen
+        if lock:
+            open_run_dir(chosen)
+        return chosen
+    for chosen in (d for d in candidates if not (d / CHECKPOINT).exists()):
+        if not lock:
+            return chosen
+        try:
+            open_run_dir(chosen)
+            return chosen
+        except FolderInUse:  # a new run in progress there: take the next name
+            continue
+    raise DataError(f"no free run folder under {root}/ for {name!r}; give --out")
 
 
 def open_run_dir(run_dir: Path) -> RunLock:

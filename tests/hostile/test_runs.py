@@ -15,12 +15,19 @@ import sys
 
 import pytest
 
-from cnncompile.artifacts.files import RunLock
+from cnncompile.artifacts.files import RunLock, release_run_locks
 from cnncompile.artifacts.weights import read_checkpoint
 from cnncompile.errors import DataError
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
-from cnncompile.train import TrainConfig, Trainer, TrainHooks, TrainingInterrupted, load_dataset
+from cnncompile.train import (
+    TrainConfig,
+    Trainer,
+    TrainHooks,
+    TrainingInterrupted,
+    choose_run_dir,
+    load_dataset,
+)
 from cnncompile.train import loop as loop_module
 
 
@@ -57,6 +64,18 @@ def test_a_second_train_on_a_folder_in_use_is_refused_naming_the_holder(toy, tmp
     done = read_checkpoint(run).meta["epoch"]
     r = cli("train", spec, "--data", data, "--out", run, "--resume", "--epochs", max(done, 1))
     assert r.exit_code == 0, r.output  # the folder is free again: the run's test completes
+
+
+def test_a_new_run_without_out_skips_a_folder_in_use(tmp_path):
+    root = tmp_path / "runs"
+    held = RunLock(root / "toy").acquire()  # a run just started there, no checkpoint yet
+    try:
+        assert choose_run_dir("toy", None, False, root, lock=True) == root / "toy-2"
+        with pytest.raises(DataError, match=f"{root}/toy: another cnncompile run"):
+            choose_run_dir("toy", root / "toy", False, lock=True)
+    finally:
+        release_run_locks()
+        held.release()
 
 
 # -- resuming refuses another step geometry --------------------------------------------------
