@@ -33,6 +33,15 @@ from ..errors import DataError
 _PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 _REAL_UNDER_PSEUDO = (Path("/dev/shm"),)
 _live: set[str] = set()
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import, before any thread could race on it
 _live_lock = threading.Lock()
 LOCK_NAME = ".lock"
 
@@ -182,8 +191,9 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
         raise write_error(path, e) from None
     _register(tmp)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide outputs from other users
         with os.fdopen(fd, mode, **({"encoding": encoding} if mode == "w" else {})) as f:
+            with contextlib.suppress(OSError):  # mkstemp's 0600 would hide it from others
+                os.fchmod(fd, 0o666 & ~_UMASK)
             yield f
             f.flush()
             os.fsync(f.fileno())
