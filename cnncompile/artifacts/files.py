@@ -113,8 +113,14 @@ def check_writable_dir(folder: Path | str, what: str = "output folder",
     folder = prepare_dir(folder, what)
     probe = folder / f".probe{os.getpid()}"
     try:
-        with atomic_write(probe, "wb") as f:
-            f.write(b"cnncompile write probe\n")
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"cnncompile write probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise DataError(f"{folder}: cannot write into the {what} ({_why(e)})") from None
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
