@@ -42,6 +42,7 @@ PERM_KEY = "__perm__"
 # memory, far below what would exhaust a machine.
 MAX_MEMBER_BYTES = 8 << 30
 MAX_TOTAL_BYTES = 16 << 30
+_CHUNK = 1 << 20
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -117,14 +118,15 @@ def _read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.n
             raise DataError(f"{path}: member `{name}` is damaged: its header promises "
                             f"{shape} {dtype} ({nbytes} bytes) but it holds "
                             f"{info.file_size - f.tell()}")
-        buf = bytearray(nbytes)  # filled in place: one copy of the data in memory, writable
-        view, got = memoryview(buf), 0
+        out = np.empty(nbytes, np.uint8)  # filled in chunks: one copy in memory, writable
+        got = 0
         while got < nbytes:
-            n = f.readinto(view[got:])
-            if not n:
+            chunk = f.read(min(_CHUNK, nbytes - got))
+            if not chunk:
                 raise DataError(f"{path}: member `{name}` is truncated")
-            got += n
-    return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
+            out[got:got + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            got += len(chunk)
+    return out.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 # -- checkpoints -----------------------------------------------------------------------------
