@@ -39,8 +39,9 @@ def _parity_data(source: str, graph, spec, n: int):
 def export(
     spec: Path = typer.Argument(..., help="The spec file."),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", "-w", help="A training checkpoint or a plain .npz of parameters keyed "
-        "by IR names (as `analyze -f json` lists them). Without it: the initialisation."),
+        None, "--weights", "-w", help="A training checkpoint, a run folder or a plain .npz of "
+        "parameters keyed by IR names (as `analyze -f json` lists them). Without it: the "
+        "initialisation."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="The .onnx file to write [default: exported/NAME.onnx]."),
     opset: Optional[int] = typer.Option(

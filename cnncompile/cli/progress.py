@@ -135,9 +135,12 @@ class Display:
 
     # -- the end -------------------------------------------------------------------------------
     def stop(self) -> None:
+        """End the progress bar and give the terminal its cursor back (rich hides it)."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        if self.console.is_terminal:
+            self.console.show_cursor(True)
 
     def end(self, trainer, result) -> None:
         acc = result.accuracy_text()

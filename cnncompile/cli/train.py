@@ -91,7 +91,8 @@ def train(
     name = load_spec_cli(spec, input, classes).name
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
-    run_dir = choose_run_dir(name, out, resume, overwrite=overwrite)
+    # lock=True: the folder is writable, and ours alone until the command ends
+    run_dir = choose_run_dir(name, out, resume, overwrite=overwrite, lock=True)
     if overwrite:
         clear_run(run_dir)
     ckpt = None
@@ -120,13 +121,14 @@ def train(
     _batch_norm_notes(graph, config, trainer.steps_per_epoch(), log_format)
     try:
         trainer.fit()
+        result = finish(trainer)
     except TrainingInterrupted as e:
         display.stop()
         print(e, file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(e.exit_code) from None
     finally:
         display.stop()
-    display.end(trainer, finish(trainer))
+    display.end(trainer, result)
 
 
 def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
@@ -224,11 +226,9 @@ def evaluate_cmd(
         if weights is None:
             raise DataError(f"{model}: evaluating a spec needs --weights CHECKPOINT (e.g. "
                             "runs/NAME/checkpoint.npz)")
-        if weights.is_dir():
-            weights = weights / "checkpoint.npz"
-        ckpt = read_checkpoint(weights)
+        ckpt = read_checkpoint(weights)  # a run folder stands for its checkpoint.npz
         graph = lower(_spec_for_checkpoint(model, input, classes, ckpt))
-        check_fits(graph, ckpt, str(weights))
+        check_fits(graph, ckpt, str(ckpt.path))
         params = {k: np.asarray(v, np.float32) for k, v in ckpt.params.items()}
         predict, shape, output, title = (engine_predictor(graph, params), graph.input_shape,
                                          graph.heads, graph.name)

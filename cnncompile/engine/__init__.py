@@ -1,12 +1,12 @@
 """The NumPy engine: float32, vectorised forward and backward kernels for every IR op.
 
-``init_params`` / ``load_params`` / ``validate_params`` handle the parameter dict keyed by IR
+``init_params`` / ``validate_params`` handle the parameter dict keyed by IR
 names; :class:`Executor` runs a graph forward and backward; ``losses`` and ``optim`` hold the
 output-layer losses and the optimisers the trainer uses.
 """
 
 from .executor import Executor
 from .kernel import KERNELS
-from .params import init_params, load_params, validate_params
+from .params import init_params, validate_params
 
-__all__ = ["Executor", "KERNELS", "init_params", "load_params", "validate_params"]
+__all__ = ["Executor", "KERNELS", "init_params", "validate_params"]

@@ -1,14 +1,12 @@
 """Parameters: one dict keyed by IR parameter names (``conv_0.kernel``), float32 arrays.
 
-A parameters file is an ``.npz`` with exactly those keys; keys starting with ``__`` are
-reserved for checkpoint metadata and optimiser state and are ignored here.
+Reading them from files is :mod:`cnncompile.artifacts.weights`' job; keys starting with ``__``
+(checkpoint metadata and optimiser state) are ignored here.
 """
 
 from __future__ import annotations
 
 import math
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
@@ -54,9 +52,26 @@ def init_params(graph: Graph, seed: int = 0, init: str = "normal") -> dict[str, 
     return out
 
 
+def _check_values(name: str, a: np.ndarray, source: str) -> None:
+    """Finite as float32 (the dtype the engine and ONNX use), and running variances >= 0."""
+    with np.errstate(over="ignore"):
+        as_used = a.astype(np.float32, copy=False)
+    bad = ~np.isfinite(as_used)
+    if bad.any():
+        what = "NaN" if np.isnan(as_used).any() else "infinite"
+        cast = " once cast to float32" if np.isfinite(a).all() else ""
+        raise DataError(f"{source}: parameter `{name}` contains {what} values{cast} "
+                        f"({int(bad.sum())} of {a.size})")
+    if name.endswith(".var") and (as_used < 0).any():
+        raise DataError(f"{source}: batch-norm running variance `{name}` has negative values "
+                        f"(min {float(as_used.min()):g})")
+
+
 def validate_params(graph: Graph, params: dict[str, np.ndarray], source: str = "parameters",
                     check_values: bool = True) -> None:
-    """Raise DataError naming the first key that is missing, unknown, misshapen or not finite.
+    """Raise DataError naming the first key that is missing, unknown, misshapen or has bad values.
+
+    Bad values: NaN or infinite as float32, or a negative batch-norm running variance.
 
     Keys starting with ``__`` (checkpoint metadata) are allowed and ignored.
     """
@@ -73,27 +88,9 @@ def validate_params(graph: Graph, params: dict[str, np.ndarray], source: str = "
         if not np.issubdtype(np.asarray(a).dtype, np.floating):
             raise DataError(f"{source}: parameter `{name}` is not a float array. "
                             f"Received: dtype={np.asarray(a).dtype}")
-        if check_values and not np.all(np.isfinite(a)):
-            raise DataError(f"{source}: parameter `{name}` contains NaN or infinite values")
+        if check_values:
+            _check_values(name, np.asarray(a), source)
     for name in params:
         if name not in expected and not name.startswith("__"):
             raise DataError(f"{source}: `{name}` is not a parameter of model {graph.name!r} "
                             f"(a checkpoint of another model?)")
-
-
-def load_params(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` of parameters for ``graph`` as float32 arrays, validated.
-
-    Raises:
-        DataError: the file cannot be read, or a key is missing, unknown, misshapen or bad.
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            raw = {k: f[k] for k in f.files if not k.startswith("__")}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such parameters file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz parameters file ({e})") from None
-    validate_params(graph, raw, source=str(path))
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in raw.items()}

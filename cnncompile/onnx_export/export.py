@@ -6,13 +6,13 @@ written temporary file, so an interrupted or failed export never leaves a half-w
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..analysis.memory import check_memory
+from ..artifacts.files import write_bytes
 from ..errors import DataError
 from .assemble import ExportOptions, build_model, ir_version_for
 from .checks import PARITY_TOLERANCE, Parity, check_parity, check_shapes, check_validity
@@ -30,25 +30,22 @@ class Weights:
 
 
 def load_weights(graph, path: str | Path | None, seed: int = 0, init: str = "normal") -> Weights:
-    """A checkpoint or plain ``.npz`` of parameters, or (``path`` None) the initialisation.
+    """A checkpoint, plain ``.npz`` of parameters or run folder, or (``path`` None) the init.
 
     Raises:
         DataError: one line naming the file and the first missing, unknown, misshapen or
             non-finite parameter.
     """
-    from ..engine import init_params, validate_params
+    from ..artifacts.weights import read_weights
+    from ..engine import init_params
 
     if path is None:
         check_memory(graph, 0, purpose="building the model")  # before the initialisation allocates
         return Weights(init_params(graph, seed=seed, init=init),
                        f"initialisation {init}, seed {seed} (untrained)", trained=False)
-    from ..train.checkpoint import read_checkpoint
-
-    ckpt = read_checkpoint(path)
-    validate_params(graph, ckpt.params, source=str(path))
-    params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in ckpt.params.items()}
-    return Weights(params, f"checkpoint {Path(path).name}" if ckpt.meta else
-                   f"parameters {Path(path).name}", ckpt.meta)
+    ckpt = read_weights(path, graph)
+    return Weights(ckpt.params, f"checkpoint {ckpt.path.name}" if ckpt.meta else
+                   f"parameters {ckpt.path.name}", ckpt.meta)
 
 
 def recorded_accuracy(meta: dict) -> dict | None:
@@ -99,20 +96,6 @@ class ExportResult:
     metadata: dict
 
 
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_model(spec, graph, weights: Weights, out: Path | None,
                  options: ExportOptions = ExportOptions(), *, x: np.ndarray | None = None,
                  parity_batch: int = 4, scale: float | None = None, seed: int = 0,
@@ -160,7 +143,7 @@ def export_model(spec, graph, weights: Weights, out: Path | None,
                         f"[N, {', '.join(map(str, graph.input_shape))}]")
     parity = check_parity(data, ctx, x, options.outputs, tol)
     if out is not None:
-        write_atomic(data, Path(out))
+        write_bytes(Path(out), data)
     return ExportResult(model, Path(out) if out is not None else None, len(data), options.opset,
                         ir_version_for(options.opset), checked, parity, tuple(warnings),
                         dict(options.metadata))

@@ -24,12 +24,15 @@ What the model sees is :data:`PREPROCESSING`: stored pixels times ``scale``, as 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.files import require_regular_file
+from ..artifacts.weights import read_npz
 from ..errors import DataError
 from ..wording import plural
 from .idx import FASHION_MNIST_LABELS, fashion_mnist_dir, is_idx_folder, load_idx_folder
@@ -86,6 +89,21 @@ class Dataset:
     names: tuple[tuple[str, ...], ...]  # per head
     preprocessing: dict = field(default_factory=dict)
     from_cache: bool = False
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """A hash of what decides the training steps: the splits' shapes and dtypes, the scale,
+        and a strided sample of the training inputs and labels (at most ~4096 rows each)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for split in (self.train, self.val, self.test):
+                h.update(repr((split.x.shape, str(split.x.dtype), split.y.shape,
+                               str(split.y.dtype), float(split.scale))).encode())
+            stride = max(1, len(self.train) // 4096)
+            for a in (self.train.x, self.train.y):
+                h.update(np.ascontiguousarray(a[::stride]).tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     def describe(self) -> str:
         shape = "x".join(map(str, self.train.x.shape[1:]))
@@ -117,7 +135,8 @@ def load_dataset(source: str | Path, input_shape: tuple[int, ...], output, *,
         if not folder.exists():
             raise DataError(f"--data {text}: no such file or folder (give fashion-mnist, a folder "
                             "of IDX files, an image folder or an .npz file)")
-        if folder.is_file():
+        if not folder.is_dir():
+            require_regular_file(folder, "data file")  # a FIFO or device: refused, not read
             if folder.suffix.lower() != ".npz":
                 raise DataError(f"--data {text}: a data file must be .npz (x, y[, x_test, y_test])")
             kind = "npz"
@@ -218,11 +237,7 @@ def _names(output, found) -> tuple[tuple[str, ...], ...]:
 
 
 def _read_npz(path: Path) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: cannot read the .npz file ({e})") from None
+    arrays = read_npz(path, "data file", "numpy.savez of x, y[, x_test, y_test]")
     if "x" not in arrays or "y" not in arrays:
         raise DataError(f"{path}: needs arrays `x` and `y` (and optionally `x_test`, `y_test`); "
                         f"found: {', '.join(arrays) or 'none'}")
@@ -234,6 +249,16 @@ def _read_npz(path: Path) -> dict:
                             f"{len(arrays[b])}")
     if len(arrays["x"]) == 0:
         raise DataError(f"{path}: `x` is empty")
+    for key, a in arrays.items():
+        if a.ndim == 0:
+            raise DataError(f"{path}: `{key}` is a single value, not an array of samples")
+        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating):
+            with np.errstate(over="ignore"):
+                bad = ~np.isfinite(a.astype(np.float32, copy=False))
+            if bad.any():
+                first = int(np.argwhere(bad.reshape(len(a), -1).any(axis=1))[0, 0])
+                raise DataError(f"{path}: `{key}` holds NaN or infinite values as float32 "
+                                f"({int(bad.sum())} of them; the first in sample {first})")
     return {"train_x": arrays["x"], "train_y": arrays["y"],
             "test_x": arrays.get("x_test"), "test_y": arrays.get("y_test")}
 

@@ -8,11 +8,14 @@ these data sets.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.files import require_regular_file
 from ..errors import DataError
 
 # Where the Debian package `dataset-fashion-mnist` installs the files; CNNCOMPILE_FASHION_MNIST
@@ -20,6 +23,9 @@ from ..errors import DataError
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                         "sneaker", "bag", "ankle-boot")
+# Far above any IDX data set (Fashion-MNIST's training images: 47 MB), far below a machine's RAM.
+MAX_IDX_BYTES = 4 << 30
+DEFLATE_MAX_RATIO = 1100
 IDX_PARTS = {
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",
@@ -61,24 +67,40 @@ def read_idx(path: Path) -> np.ndarray:
     >>> read_idx(p).tolist()
     [7, 8, 9]
     """
+    stored = require_regular_file(path, "IDX file").st_size
+    # deflate inflates at most ~1032:1, so a header promising more than that is a lie
+    most = stored * DEFLATE_MAX_RATIO if path.suffix == ".gz" else stored
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataError(f"{path}: not an IDX file (bad magic number)")
+            if head[2] != 0x08:
+                raise DataError(f"{path}: IDX type 0x{head[2]:02x} is not unsigned bytes (0x08)")
+            ndim = head[3]
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) != 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            dims = tuple(int.from_bytes(raw_dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            size = math.prod(dims)
+            if size > MAX_IDX_BYTES:
+                raise DataError(f"{path}: the IDX header claims {list(dims)} ({size:,} bytes), "
+                                f"over the limit of {MAX_IDX_BYTES:,}")
+            if size > most:
+                raise DataError(f"{path}: the IDX header claims {list(dims)} ({size:,} bytes) "
+                                f"but a {stored:,}-byte file cannot hold them (truncated or "
+                                "corrupt)")
+            body = f.read(size + 1)  # inflation bounded by the header's own promise
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read the IDX file ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    if raw[2] != 0x08:
-        raise DataError(f"{path}: IDX type 0x{raw[2]:02x} is not unsigned bytes (0x08)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        raise DataError(f"{path}: IDX header promises {dims} ({expected} bytes) but the file "
-                        f"holds {len(raw)} bytes (truncated or corrupt)")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+    if len(body) != size:
+        got = "more" if len(body) > size else f"{len(body)}"
+        raise DataError(f"{path}: IDX header promises {dims} ({size} bytes of data) but the file "
+                        f"holds {got} (truncated or corrupt)")
+    return np.frombuffer(body, np.uint8).reshape(dims)
 
 
 def load_idx_folder(folder: Path) -> dict[str, np.ndarray]:

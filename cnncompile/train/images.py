@@ -145,11 +145,10 @@ def load_folder(root: Path, shape: tuple[int, ...], cache: Path | None = None
 
 def _write_cache(path: Path, x: np.ndarray) -> None:
     """Atomic write; a read-only cache folder only costs the decoding next time."""
+    from ..artifacts.files import atomic_write
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
+        with atomic_write(path, "wb") as f:
             np.save(f, x)
-        os.replace(tmp, path)
-    except OSError:
+    except DataError:
         pass

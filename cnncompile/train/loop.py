@@ -2,13 +2,17 @@
 
 Guarantees:
 
-- Every epoch ends with ``checkpoint.npz`` (atomic) and ``metrics.csv`` in the run folder.
+- Every epoch ends with ``checkpoint.npz`` then ``metrics.csv`` (both atomic) in the run folder,
+  so ``metrics.csv`` is never ahead of the checkpoint; a resumed run rewrites it from the
+  checkpoint's history first.
+- A resumed run must see the same steps: another batch size, ``--limit`` or data set (its
+  fingerprint is recorded) is refused.
 - A resumed run ends with exactly the weights of an uninterrupted one with the same options:
   the checkpoint carries the optimiser state, the RNG state (shuffling, augmentation, dropout,
   noise), and, inside an epoch, the epoch's sample order and running sums.
-- Ctrl-C (SIGINT) is deferred to the end of the current step; the loop then checkpoints that
-  last completed *step* and raises :class:`TrainingInterrupted`. A second Ctrl-C stops at once
-  and keeps the last checkpoint on disk.
+- Ctrl-C (SIGINT), SIGTERM and SIGHUP are deferred to the end of the current step; the loop
+  then checkpoints that last completed *step* and raises :class:`TrainingInterrupted` (exit code
+  128 + the signal). A second signal stops at once and keeps the last checkpoint on disk.
 - A NaN or infinite loss raises :class:`DivergedError` naming the epoch and step; the last good
   checkpoint is kept, never overwritten with broken weights.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..artifacts.files import Terminated, check_writable_dir
 from ..errors import CnnCompileError, DataError
 from .augment import augment, check_augment
 from .checkpoint import Checkpoint, save_checkpoint
@@ -41,11 +46,14 @@ class DivergedError(CnnCompileError):
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C: ``message`` says what was saved; ``checkpoint`` is the file to resume from."""
+    """A signal stopped training: ``message`` says what was saved; ``checkpoint`` is the file to
+    resume from; ``exit_code`` is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
 
-    def __init__(self, message: str, checkpoint: Path | None):
+    def __init__(self, message: str, checkpoint: Path | None, signum: int = signal.SIGINT):
         super().__init__(message)
         self.checkpoint = checkpoint
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
 
 
 @dataclass
@@ -72,26 +80,42 @@ class TrainHooks:
     def on_epoch_end(self, row: dict) -> None: ...
 
 
-class _DeferredSigint:
-    """First SIGINT sets ``requested``; the second raises KeyboardInterrupt at once."""
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def signal_word(signum: int) -> str:
+    """``interrupted`` for Ctrl-C, ``terminated (SIGTERM)`` and the like for the others."""
+    if signum == signal.SIGINT:
+        return "interrupted"
+    return f"terminated ({signal.Signals(signum).name})"
+
+
+class _DeferredSignals:
+    """The first SIGINT/SIGTERM/SIGHUP sets ``signum``; a second one stops at once."""
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(signum)
+        self.signum = signum
 
-    def __enter__(self) -> _DeferredSigint:
+    def __enter__(self) -> _DeferredSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in DEFERRED_SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, h in self._previous.items():
+            signal.signal(s, h)
 
 
 @dataclass
@@ -141,6 +165,7 @@ class Trainer:
             self.epoch, self.history, self.elapsed = 0, [], 0.0
             return
         meta = resume.meta
+        self._check_same_steps(meta)
         self.params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
         if resume.opt_state is not None:
             self.optimizer.load_state_dict(resume.opt_state)
@@ -158,6 +183,22 @@ class Trainer:
             self.current = _Epoch(resume.perm, p["step"], p["loss_sum"], p["acc_sums"],
                                   p["seconds"])
 
+    def _check_same_steps(self, meta: dict) -> None:
+        """Refuse a resume whose steps would differ from the run's: batch, limit, data."""
+        recorded = meta.get("config") or {}
+        where = f"--resume of {self.checkpoint_path}"
+        for key, flag in (("batch_size", "--batch-size"), ("limit", "--limit")):
+            if key in recorded and recorded[key] != getattr(self.config, key):
+                raise DataError(f"{where}: the run was trained with {flag} {recorded[key]}; "
+                                f"{getattr(self.config, key)} would change every later step. "
+                                f"Resume without {flag}, or start a new run with another --out")
+        fingerprint = meta.get("data_fingerprint")
+        if fingerprint and fingerprint != self.data.fingerprint():
+            raise DataError(f"{where}: the run was trained on other data ({meta.get('data')}, "
+                            f"fingerprint {fingerprint[:12]}; {self.data.source} gives "
+                            f"{self.data.fingerprint()[:12]}): resume with the same --data "
+                            "and options, or start a new run with another --out")
+
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT
@@ -168,18 +209,29 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> None:
         """Train up to ``config.epochs`` epochs (none when the run is already complete)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(self.run_dir, "run folder", self.checkpoint_bytes())
+        metrics = self.run_dir / "metrics.csv"
+        if self.history:  # a resumed run: metrics.csv says exactly what the checkpoint says
+            write_metrics_csv(metrics, self.history, self.heads)
+        else:
+            metrics.unlink(missing_ok=True)
         # overflow shows up as a non-finite loss, which stops the run with a clear message
-        with _DeferredSigint() as sigint, np.errstate(over="ignore", invalid="ignore"):
+        with _DeferredSignals() as signals, np.errstate(over="ignore", invalid="ignore"):
             while self.epoch < self.config.epochs:
-                self._run_epoch(sigint)
-                if sigint.requested:
+                self._run_epoch(signals)
+                if signals.requested:
                     raise TrainingInterrupted(
-                        f"interrupted after epoch {self.epoch}: saved {self.checkpoint_path}; "
-                        "continue with --resume",
-                        self.checkpoint_path)
+                        f"{signal_word(signals.signum)} after epoch {self.epoch}: saved "
+                        f"{self.checkpoint_path}; continue with --resume",
+                        self.checkpoint_path, signals.signum)
 
-    def _run_epoch(self, sigint: _DeferredSigint) -> None:
+    def checkpoint_bytes(self) -> int:
+        """About twice a checkpoint's size (it and its temporary copy): params, optimiser, order."""
+        params = sum(4 * int(np.prod(p.shape)) for p in self.graph.params())
+        slots = {"sgd": 0, "momentum": 1}.get(self.config.optimizer, 2)
+        return 2 * (params * (1 + slots) + 8 * len(self.data.train)) + (1 << 20)
+
+    def _run_epoch(self, signals: _DeferredSignals) -> None:
         cfg, steps = self.config, self.steps_per_epoch()
         if self.current is None:
             self.current = _Epoch(self.rng.permutation(len(self.data.train)))
@@ -194,11 +246,12 @@ class Trainer:
                     min(cur.step * cfg.batch_size, len(self.data.train)),
                     cur.loss_sum / cur.step, {h: a / cur.step for h, a in cur.acc_sums.items()},
                     self.optimizer.lr))
-                if sigint.requested:
+                if signals.requested:
                     raise KeyboardInterrupt
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated) as e:
             cur.seconds = time.perf_counter() - started
-            self._interrupted(cur, steps)
+            signum = e.signum if isinstance(e, Terminated) else (signals.signum or signal.SIGINT)
+            self._interrupted(cur, steps, signum)
         self._check_finite(steps)
         val_loss, val_acc = self.measure(self.data.val, self.validation_params())
         seconds = time.perf_counter() - started
@@ -209,8 +262,8 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.current = None
+        self.save()  # the checkpoint first: metrics.csv is never ahead of it
         write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
-        self.save()
         self.hooks.on_epoch_end(row)
 
     def _step(self, cur: _Epoch, steps: int) -> None:
@@ -245,17 +298,18 @@ class Trainer:
         raise DivergedError(f"{what} at epoch {self.epoch + 1}, step {step}: training stopped; "
                             f"{kept}. Try a lower --lr (now {self.config.learning_rate})")
 
-    def _interrupted(self, cur: _Epoch, steps: int) -> None:
+    def _interrupted(self, cur: _Epoch, steps: int, signum: int) -> None:
         where = f"epoch {self.epoch + 1}, step {cur.step}/{steps}"
+        word = signal_word(signum)
         if self._updating:  # stopped inside an update: the in-memory state is half-updated
             kept = self.checkpoint_path if self.checkpoint_path.exists() else None
             raise TrainingInterrupted(
-                f"interrupted during an update at {where}: kept "
+                f"{word} during an update at {where}: kept "
                 + (f"{kept} (epoch {self.epoch})" if kept else "nothing (no checkpoint yet)"),
-                kept)
+                kept, signum)
         path = self.save(partial=cur)
-        raise TrainingInterrupted(f"interrupted at {where}: saved {path} (the last completed "
-                                  "step); continue with --resume", path)
+        raise TrainingInterrupted(f"{word} at {where}: saved {path} (the last completed "
+                                  "step); continue with --resume", path, signum)
 
     # -- measuring ----------------------------------------------------------------------------
     def validation_params(self) -> dict[str, np.ndarray]:
@@ -304,7 +358,8 @@ class Trainer:
             "history": self.history, "elapsed": self.elapsed,
             "accuracy": {h: last[c] for h, c in zip(
                 self.heads, accuracy_columns(self.heads, "val"), strict=True) if c in last},
-            "data": self.data.source, "preprocessing": self.data.preprocessing,
+            "data": self.data.source, "data_fingerprint": self.data.fingerprint(),
+            "preprocessing": self.data.preprocessing,
             "cnncompile": __version__, **extra,
         }
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import numpy as np
+
+from ..artifacts.files import write_text
 
 
 def head_probabilities(output, logits: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,6 +98,4 @@ def write_metrics_csv(path: Path, history: list[dict], heads: list[str]) -> None
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    write_text(path, buf.getvalue())

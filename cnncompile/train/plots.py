@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.files import save_figure
+
 SAMPLES = 16
 
 
@@ -45,8 +47,10 @@ def plot_curves(history: list[dict], path: Path, title: str) -> Path:
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -55,8 +59,10 @@ def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str,
     """One confusion matrix per head (rows true, columns predicted), counts in the cells."""
     plt = _pyplot()
     fig = confusion_figure(confusion, names, title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -165,6 +171,8 @@ def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
         ax.set_title("\n".join(lines), fontsize=8, color="darkgreen" if ok else "firebrick")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path

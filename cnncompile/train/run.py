@@ -9,36 +9,45 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.files import FolderInUse, RunLock, Terminated, check_writable_dir, write_text
 from ..errors import DataError
 from .checkpoint import Checkpoint, read_checkpoint
 from .evaluate import Evaluation, engine_predictor, evaluate
-from .loop import CHECKPOINT, Trainer
+from .loop import CHECKPOINT, Trainer, TrainingInterrupted, signal_word
 
 RUNS_ROOT = Path("runs")
 
 
 def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_ROOT,
-                   overwrite: bool = False) -> Path:
+                   overwrite: bool = False, lock: bool = False) -> Path:
     """The run folder: ``--out`` as given, else ``runs/NAME``, ``runs/NAME-2``, ...
 
-    A new run without ``--out`` takes the first of those that holds no checkpoint; ``--resume``
-    without ``--out`` takes the last that does. ``overwrite`` lets a new run replace the one
-    in ``--out``.
+    A new run without ``--out`` takes the first of those that holds no checkpoint (and, with
+    ``lock``, that no other run holds); ``--resume`` without ``--out`` takes the last that does.
+    ``overwrite`` lets a new run replace the one in ``--out``. With ``lock`` the folder is also
+    checked writable and locked for this process
+    (:func:`open_run_dir`; the CLI releases it when the command ends), before its contents are
+    judged, so a run in progress is reported as such.
 
     Raises:
-        DataError: ``--out`` holds a run but ``--resume`` is missing, or there is nothing to
-            resume.
+        DataError: ``--out`` holds a run but ``--resume`` is missing, there is nothing to
+            resume, the folder cannot be written or another run holds it.
     """
     if out is not None:
+        if lock and out.is_dir():
+            open_run_dir(out)
         has = (out / CHECKPOINT).exists()
         if resume and not has:
             raise DataError(f"--resume: {out} holds no {CHECKPOINT} to continue")
         if not resume and has and not overwrite:
             raise DataError(f"{out} already holds a run: add --resume to continue it, "
                             "--overwrite to replace it, or give another --out")
+        if lock and not out.is_dir():
+            open_run_dir(out)
         return out
     candidates = [root / name] + [root / f"{name}-{k}" for k in range(2, 1000)]
     taken = [d for d in candidates if (d / CHECKPOINT).exists()]
@@ -46,8 +55,29 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
         if not taken:
             raise DataError(f"--resume: no run of {name!r} under {root}/ (looked for "
                             f"{root / name}/{CHECKPOINT})")
-        return taken[-1]
-    return next(d for d in candidates if not (d / CHECKPOINT).exists())
+        chosen = taken[-1]
+        if lock:
+            open_run_dir(chosen)
+        return chosen
+    for chosen in (d for d in candidates if not (d / CHECKPOINT).exists()):
+        if not lock:
+            return chosen
+        try:
+            open_run_dir(chosen)
+            return chosen
+        except FolderInUse:  # a new run in progress there: take the next name
+            continue
+    raise DataError(f"no free run folder under {root}/ for {name!r}; give --out")
+
+
+def open_run_dir(run_dir: Path) -> RunLock:
+    """Check ``run_dir`` can be written (probe file) and lock it; ``release()`` when done.
+
+    Raises:
+        DataError: the folder is a file, in ``/proc``, read-only or full, or another run holds it.
+    """
+    check_writable_dir(run_dir, "run folder")
+    return RunLock(run_dir).acquire()
 
 
 RUN_FILES = (CHECKPOINT, "metrics.csv", "curves.png", "confusion.png", "samples.png",
@@ -92,24 +122,29 @@ def finish(trainer: Trainer) -> RunResult:
 
     t0 = time.perf_counter()
     data, run_dir, graph = trainer.data, trainer.run_dir, trainer.graph
-    bn_note, bn_json = recalibrate_after_training(trainer)
     ev = None
-    if graph.heads.kind == "regression":
-        _, accuracy = trainer.measure(data.test)
-    else:
-        ev = evaluate(engine_predictor(graph, trainer.params), data.test,
-                      [h.name for h in graph.heads.heads], data.names)
-        accuracy = ev.accuracy
-    seconds = time.perf_counter() - t0
-    files = write_plots(run_dir, graph.name, trainer.history, ev, data.test)
-    if ev is not None:
-        path = run_dir / "test.json"
+    try:
+        bn_note, bn_json = recalibrate_after_training(trainer)
+        if graph.heads.kind == "regression":
+            _, accuracy = trainer.measure(data.test)
+        else:
+            ev = evaluate(engine_predictor(graph, trainer.params), data.test,
+                          [h.name for h in graph.heads.heads], data.names)
+            accuracy = ev.accuracy
+        seconds = time.perf_counter() - t0
+        files = write_plots(run_dir, graph.name, trainer.history, ev, data.test)
         extra = {"batch_norm": bn_json} if bn_json else {}
-        path.write_text(json.dumps(dict(ev.to_json(), data=data.source, **extra), indent=1)
-                        + "\n")
-        files.append(path)
-    trainer.save(test_accuracy={h: (None if math.isnan(a) else a) for h, a in accuracy.items()},
-                 **({"batch_norm": bn_json} if bn_json else {}))
+        if ev is not None:
+            files.append(write_text(run_dir / "test.json", json.dumps(
+                dict(ev.to_json(), data=data.source, **extra), indent=1) + "\n"))
+        trainer.save(test_accuracy={h: (None if math.isnan(a) else a)
+                                    for h, a in accuracy.items()}, **extra)
+    except (KeyboardInterrupt, Terminated) as e:  # training is done and saved; the test is not
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        raise TrainingInterrupted(
+            f"{signal_word(signum)} during the final test: {trainer.checkpoint_path} holds the "
+            f"trained weights (epoch {trainer.epoch}); --resume runs the test again",
+            trainer.checkpoint_path, signum) from None
     return RunResult(accuracy, ev, seconds, files, bn_note)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnncompile.engine import init_params, load_params, validate_params
+from cnncompile.artifacts.weights import load_params
+from cnncompile.engine import init_params, validate_params
 from cnncompile.errors import DataError
 
 LAYERS = "[[conv, {ksize: 5, chn: 64, actions: LAB}], [add, {actions: B}, [conv, {ksize: 3, chn: 64}]], 200]"
@@ -85,9 +86,9 @@ def test_load_rejects_another_models_file(g, graph, tmp_path):
 
 
 def test_load_unreadable_files(g, tmp_path):
-    with pytest.raises(DataError, match="no such parameters file"):
+    with pytest.raises(DataError, match="no such weights file"):
         load_params(tmp_path / "nope.npz", g)
     bad = tmp_path / "bad.npz"
     bad.write_text("not a zip")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match="not an .npz file"):
         load_params(bad, g)

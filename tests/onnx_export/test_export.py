@@ -143,7 +143,7 @@ def test_a_wrong_emitter_fails_parity_and_leaves_no_file(monkeypatch, tmp_path):
 
 
 def test_an_interrupted_write_leaves_neither_file_nor_temporary(monkeypatch, tmp_path):
-    import cnncompile.onnx_export.export as ex
+    import cnncompile.artifacts.files as ex  # the one atomic writer
 
     spec, graph = tiny()
     out = tmp_path / "m.onnx"

@@ -56,7 +56,7 @@ def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataError, match="checkpoint.npz: cannot write \\(disk full\\)"):
         save_checkpoint(path, init_params(g, seed=2), {"epoch": 2})
     assert read_checkpoint(path).meta["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]

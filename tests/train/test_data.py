@@ -183,7 +183,7 @@ def test_npz_errors(tmp_path):
     with pytest.raises(DataError, match="labels of head 'output' run 7..7"):
         load_dataset(tmp_path / "b.npz", (2,), classes(3))
     (tmp_path / "c.npz").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="c.npz: cannot read the .npz file"):
+    with pytest.raises(DataError, match="c.npz: not an .npz file"):
         load_dataset(tmp_path / "c.npz", (2,), classes(3))
     with pytest.raises(DataError, match="no such file or folder"):
         load_dataset(tmp_path / "missing", (2,), classes(3))

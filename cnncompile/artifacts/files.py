@@ -1,0 +1,368 @@
+"""Files: one atomic writer, one run-folder lock, and the checks every read and write shares.
+
+Writing. :func:`atomic_write` writes to a uniquely named temporary file beside the target
+(``.NAME.tmpPID.XXXX``), flushes and fsyncs it, renames it over the target and fsyncs the
+folder, so a crash leaves the old file or the new one, never half of one. The temporary file is
+removed on every exception and on every catchable signal: live temporary files are registered,
+:func:`signals_as_exceptions` turns SIGTERM and SIGHUP into :class:`Terminated` (unwinding runs
+the cleanup like Ctrl-C does) and :func:`remove_live_temp_files` is the last resort on exit.
+
+Failures of the file system (read-only folder, full disk, a path that is a folder or whose
+parent is a file, ``/proc``) become one-line :class:`~cnncompile.errors.DataError` naming the
+path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import fcntl
+import io
+import os
+import signal
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import DataError
+
+# Pseudo file systems where nothing a user means to keep can be written (/dev/shm is a tmpfs).
+_PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+_REAL_UNDER_PSEUDO = (Path("/dev/shm"),)
+_live: set[str] = set()
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import, before any thread could race on it
+_live_lock = threading.Lock()
+LOCK_NAME = ".lock"
+
+
+class Terminated(BaseException):  # noqa: N818 -- a signal, like KeyboardInterrupt
+    """SIGTERM or SIGHUP arrived; unwinds like KeyboardInterrupt. ``exit_code`` is 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if e.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    if e.errno in (errno.EROFS,):
+        return "read-only file system"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return e.strerror or str(e) or type(e).__name__
+
+
+def write_error(path: Path | str, e: OSError) -> DataError:
+    """The one-line DataError for a failed write of ``path``."""
+    return DataError(f"{path}: cannot write ({_why(e)})")
+
+
+def _is_pseudo(path: Path) -> bool:
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        resolved = path.absolute()
+    def under(roots):
+        return any(resolved == r or r in resolved.parents for r in roots)
+
+    return under(_PSEUDO_ROOTS) and not under(_REAL_UNDER_PSEUDO)
+
+
+def prepare_dir(folder: Path | str, what: str = "folder") -> Path:
+    """Create ``folder`` (and parents) for writing, or DataError naming the path."""
+    folder = Path(folder)
+    if _is_pseudo(folder):
+        raise DataError(f"{folder}: a system pseudo-file system, not a {what} to write into")
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: exists and is not a folder (the {what} must be a folder)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a parent is a file
+        raise DataError(f"{folder}: cannot create the {what}: a part of the path is a "
+                        "file") from None
+    except NotADirectoryError:
+        raise DataError(f"{folder}: cannot create the {what}: a part of the path is a "
+                        "file") from None
+    except OSError as e:
+        raise DataError(f"{folder}: cannot create the {what} ({_why(e)})") from None
+    return folder
+
+
+def check_writable_dir(folder: Path | str, what: str = "output folder",
+                       need_bytes: int = 0) -> Path:
+    """Create ``folder`` and prove it writable with a probe file; check ``need_bytes`` are free.
+
+    Raises:
+        DataError: naming the folder: a file, ``/proc``, read-only, or too little space.
+    """
+    folder = prepare_dir(folder, what)
+    probe = folder / f".probe{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"cnncompile write probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise DataError(f"{folder}: cannot write into the {what} ({_why(e)})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    if need_bytes:
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            return folder
+        free = st.f_bavail * st.f_frsize
+        if free < need_bytes:
+            raise DataError(f"{folder}: {free / 1e6:.1f} MB free but the {what} needs about "
+                            f"{need_bytes / 1e6:.1f} MB (checkpoint and temporary copy)")
+    return folder
+
+
+def _register(name: str) -> None:
+    with _live_lock:
+        _live.add(name)
+
+
+def _forget(name: str) -> None:
+    with _live_lock:
+        _live.discard(name)
+
+
+def remove_live_temp_files() -> None:
+    """Remove every temporary file a writer in this process has open (exit and signal path)."""
+    with _live_lock:
+        names = list(_live)
+        _live.clear()
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+atexit.register(remove_live_temp_files)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename is done
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") -> Iterator:
+    """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
+
+    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding``). On any exception or signal the
+    temporary file is removed and ``path`` is left as it was.
+
+    Raises:
+        DataError: the folder cannot be made or written, the disk is full, ``path`` is a folder.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
+    path = Path(path)
+    if _is_pseudo(path):
+        raise DataError(f"{path}: in a system pseudo-file system (/proc, /sys, /dev), not a "
+                        "file to write")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a file name")
+    prepare_dir(path.parent if str(path.parent) else Path("."), "folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp{os.getpid()}.", dir=path.parent)
+    except OSError as e:
+        raise write_error(path, e) from None
+    _register(tmp)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": encoding} if mode == "w" else {})) as f:
+            with contextlib.suppress(OSError):  # mkstemp's 0600 would hide it from others
+                os.fchmod(fd, 0o666 & ~_UMASK)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _forget(tmp)
+    except OSError as e:
+        raise write_error(path, e) from None
+    finally:
+        if tmp in _live:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            _forget(tmp)
+    _fsync_dir(path.parent)
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_npz(path: Path | str, arrays: dict, compressed: bool = False) -> Path:
+    """``numpy.savez`` of ``arrays`` to ``path`` atomically; returns the path."""
+    import numpy as np
+
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_write(path, "wb") as f:
+        save(f, **arrays)
+    return Path(path)
+
+
+def save_figure(fig, path: Path | str, **kwargs) -> Path:
+    """A matplotlib figure saved as PNG atomically (``fig.savefig`` to the temporary file)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **kwargs)
+    return write_bytes(path, buf.getvalue())
+
+
+# -- reading ---------------------------------------------------------------------------------
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def require_regular_file(path: Path | str, what: str = "file") -> os.stat_result:
+    """``os.stat`` of ``path`` when it is a regular file; else DataError, without opening it.
+
+    A FIFO or a device is refused here, so nothing ever blocks or reads without end.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what}") from None
+    except NotADirectoryError:
+        raise DataError(f"{path}: no such {what} (a part of the path is a file)") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the {what} ({_why(e)})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise DataError(f"{path}: is {kind}, not a {what}")
+    if _is_pseudo(Path(path)):
+        raise DataError(f"{path}: a system pseudo-file, not a {what}")
+    return st
+
+
+# -- signals ---------------------------------------------------------------------------------
+CAUGHT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise :class:`Terminated` (so ``finally`` blocks run).
+
+    Only in the main thread; elsewhere a no-op. The previous handlers come back on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_terminated) for s in CAUGHT_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+# -- run-folder lock -------------------------------------------------------------------------
+class FolderInUse(DataError):
+    """Another process holds the run folder's lock."""
+
+
+class RunLock:
+    """An exclusive, non-blocking ``flock`` on ``FOLDER/.lock``, which records the holder's pid."""
+
+    def __init__(self, folder: Path | str, what: str = "run folder"):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        prepare_dir(self.folder, self.what)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DataError(f"{self.folder}: cannot lock the {self.what} ({_why(e)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise FolderInUse(f"{self.folder}: another cnncompile run (pid {holder}) is using "
+                              f"this {self.what}; wait for it to end or give another --out") \
+                from None
+        except OSError as e:
+            os.close(fd)
+            raise DataError(f"{self.folder}: cannot lock the {self.what} ({_why(e)})") from None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        _held_locks.add(self)
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        _held_locks.discard(self)
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+_held_locks: set[RunLock] = set()
+
+
+def release_run_locks() -> None:
+    """Release every run-folder lock this process holds (the CLI's exit path)."""
+    for lock in list(_held_locks):
+        lock.release()
+
+
+def lock_run_dir(folder: Path | str) -> RunLock:
+    """Hold ``folder`` exclusively until ``release()``; a second holder is refused at once."""
+    return RunLock(folder).acquire()

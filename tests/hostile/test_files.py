@@ -1,0 +1,164 @@
+"""File-system faults: the one atomic writer, read-only folders, full disks, wrong kinds of path.
+
+Full and read-only disks are real: tiny tmpfs mounts made by the test (root only; the tests
+that need one skip, saying why, where mounting is not permitted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnncompile.artifacts.files import atomic_write, check_writable_dir, write_bytes, write_text
+from cnncompile.errors import DataError
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(size, ro=False) -> a fresh tmpfs mount of ``size`` bytes, unmounted afterwards."""
+    mounts = []
+
+    def make(size: int, ro: bool = False, name: str = "mnt") -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        opts = f"size={size}" + (",ro" if ro else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cnncompile-test", str(where)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield make
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path) -> None:
+    """Write into ``folder`` until the device is full."""
+    with open(folder / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(bytes(4096))
+
+
+# -- the writer -----------------------------------------------------------------------------
+def test_the_writer_replaces_whole_files_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "out" / "a.txt"
+    write_text(target, "old")
+    write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
+
+
+def test_an_exception_inside_keeps_the_old_file_and_removes_the_temporary(tmp_path, leftovers):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(target) as f:
+        f.write(b"half of the new")
+        assert leftovers(tmp_path)  # the temporary exists while writing
+        raise RuntimeError("boom")
+    assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+
+def test_wrong_kinds_of_path_are_one_line_errors(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match=rf"^{tmp_path}/folder: is a folder; give a file name$"):
+        write_text(tmp_path / "folder", "x")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=rf"^{tmp_path}/file/sub: .*a part of the path is a file"):
+        write_text(tmp_path / "file" / "sub" / "a.txt", "x")
+    with pytest.raises(DataError, match="^/proc/cnncompile-test/a.txt: in a system pseudo-file"):
+        write_text("/proc/cnncompile-test/a.txt", "x")
+    with pytest.raises(DataError, match="^/dev/null: in a system pseudo-file system"):
+        write_text("/dev/null", "x")  # never replaced by a regular file, even as root
+
+
+def test_a_full_disk_is_a_located_error_and_leaves_no_temporary(tmpfs):
+    disk = tmpfs(64 * 1024)
+    write_text(disk / "keep.txt", "kept")
+    with pytest.raises(DataError, match=rf"^{disk}/big.bin: cannot write \(no space left on "
+                                        r"the device\)$"):
+        write_bytes(disk / "big.bin", bytes(200_000))
+    assert sorted(p.name for p in disk.iterdir()) == ["keep.txt"]
+    with pytest.raises(DataError, match="MB free but the output folder needs about"):
+        check_writable_dir(disk, need_bytes=10**7)
+
+
+def test_a_read_only_folder_is_a_located_error(tmpfs):
+    disk = tmpfs(64 * 1024, ro=True)
+    with pytest.raises(DataError, match=rf"^{disk}/a.txt: cannot write \(read-only file system\)$"):
+        write_text(disk / "a.txt", "x")
+
+
+# -- the CLI: found before any training ------------------------------------------------------
+def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs, cli, one_line_error):
+    spec, data = toy
+    disk = tmpfs(1 << 20, ro=True)
+    t0 = time.perf_counter()
+    r = cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50)
+    one_line_error(r, disk / "run", "read-only file system")
+    assert time.perf_counter() - t0 < 5  # 50 epochs would take far longer
+
+
+def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path, cli, one_line_error):
+    spec, data = toy
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    one_line_error(cli("train", spec, "--data", data, "--out", a_file, "--epochs", 1),
+                   a_file, "not a folder")
+    one_line_error(cli("train", spec, "--data", data, "--out", "/proc/cnncompile-run",
+                       "--epochs", 1), "/proc/cnncompile-run", "pseudo-file system")
+
+
+def test_train_refuses_a_disk_too_small_for_its_checkpoints(toy, tmpfs, cli, one_line_error,
+                                                            leftovers):
+    spec, data = toy
+    disk = tmpfs(256 * 1024)
+    one_line_error(cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50),
+                   disk / "run", "MB free but the run folder needs")
+    assert leftovers(disk) == []
+
+
+def test_export_to_a_full_disk_writes_nothing(toy, tmpfs, cli, one_line_error):
+    spec, _ = toy
+    disk = tmpfs(64 * 1024)
+    fill(disk)
+    out = disk / "m.onnx"
+    one_line_error(cli("export", spec, "-o", out), out, "no space left on the device")
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_a_disk_that_fills_up_mid_run_ends_in_exit_2_with_metrics_not_ahead(toy, tmpfs, leftovers):
+    spec, data = toy
+    disk = tmpfs(3 << 20)
+    run = disk / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnncompile", "train", str(spec), "--data", str(data),
+         "--out", str(run), "--epochs", "500", "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "start"
+        assert json.loads(proc.stdout.readline())["event"] == "epoch"  # epoch 1 is saved
+        fill(disk)  # a later checkpoint cannot be written
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {run}/checkpoint.npz: cannot write (no space left"), err
+    assert leftovers(disk) == []
+    epochs = 1 + len(out.splitlines())
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    assert len(rows) == epochs  # never a row whose checkpoint was not written
