@@ -156,15 +156,20 @@ def train(
 
 
 
-def _onnx_model(path: Path):
+def _onnx_model(path: Path, provider: str = "auto"):
     """(predictor, input shape, OutputSpec, title) of an exported model, via the runtime."""
+    from ..deploy import quantization_label
     from ..frontend.spec import Head, OutputSpec
     from ..runtime import OnnxModel
 
-    model = OnnxModel(path)
+    model = OnnxModel(path, provider=provider)
+    if model.note:
+        print(f"note: {model.note}", file=sys.stderr)
     heads = tuple(Head(name, size, tuple(labels) if labels else None)
                   for name, size, labels in model.heads)
-    return model.predict, model.input_shape, OutputSpec(model.kind, heads), model.name
+    quantized = quantization_label(model.metadata)
+    title = model.name + (f" [{quantized}]" if quantized else "")
+    return model.predict, model.input_shape, OutputSpec(model.kind, heads), title
 
 
 def _eval_table(ev, title: str) -> str:
@@ -201,6 +206,8 @@ def evaluate_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write confusion.png and "
                                        "samples.png into this folder."),
     batch_size: int = typer.Option(256, "--batch-size", min=1),
+    provider: str = typer.Option("auto", "--provider", help="For an .onnx model: auto (CUDA "
+                                 "when onnxruntime-gpu and a GPU are there), cpu or cuda."),
 ) -> None:
     """Accuracy per head, a per-class table and the confusion matrix on a data set's test split.
 
@@ -224,7 +231,7 @@ def evaluate_cmd(
     if split not in ("test", "validation", "train"):
         raise DataError(f"--split must be test, validation or train. Received: {split!r}")
     if model.suffix.lower() == ".onnx":
-        predict, shape, output, title = _onnx_model(model)
+        predict, shape, output, title = _onnx_model(model, provider)
         validation = None
     else:
         if weights is None:
