@@ -11,6 +11,13 @@ import typer
 from .app import command
 
 
+class Format(str, Enum):
+    """--format choices for INT8."""
+
+    qoperator = "qoperator"
+    qdq = "qdq"
+
+
 class Mode(str, Enum):
     """--mode choices."""
 
@@ -36,6 +43,9 @@ def quantize(
                                                "accuracy on the first N test samples only."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="onnxruntime intra-op threads for the timings."),
+    format: Format = typer.Option(Format.qoperator, "--format", help="INT8 form: qoperator "
+                                  "(QLinearConv: fastest on x86 CPUs) or qdq (Quantize/"
+                                  "DequantizeLinear pairs: what TensorRT builds INT8 from)."),
 ) -> None:
     """Quantize MODEL to INT8 or FP16 and print both models' test accuracy and latency.
 
@@ -44,7 +54,8 @@ def quantize(
     from ..deploy.quantize import quantize_model
 
     r = quantize_model(model, data, mode.value, out, max_drop=max_drop, calibration=calibration,
-                       eval_samples=eval_samples, threads=threads)
+                       eval_samples=eval_samples, threads=threads,
+                       fmt=format.value)
     typer.echo(f"{r.mode}: {r.detail}")
     typer.echo(f"{'':<10}{'accuracy':>10}{'p50 ms (batch 1)':>18}{'size MB':>10}")
     for name, m in (("float32", r.float32), (r.mode, r.quantized)):

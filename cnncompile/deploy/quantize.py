@@ -30,9 +30,10 @@ from ..errors import DataError, ExportError
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
 MODES = ("int8", "fp16")
+FORMATS = ("qoperator", "qdq")  # QOperator: fastest on x86 CPUs; QDQ: what TensorRT takes
 DEFAULT_CALIBRATION = 256
 CALIBRATION_BATCH = 32
-INT8_DETAIL = ("static, QOperator, uint8 activations, int8 per-channel weights, "
+INT8_DETAIL = ("static, {format}, uint8 activations, int8 per-channel weights, "
                "calibrated on {n} {source} training samples")
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
 
@@ -145,8 +146,11 @@ def _reader(batches: Iterator[dict[str, np.ndarray]]):
 
 
 def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.ndarray]],
-                  work: Path) -> None:
+                  work: Path, fmt: str = "qoperator") -> None:
     """Static INT8 quantization of ``source`` into ``target``, calibrated on ``batches``.
+
+    ``fmt`` 'qoperator' (QLinearConv and friends) or 'qdq' (QuantizeLinear/DequantizeLinear
+    pairs around float operators, the form TensorRT builds INT8 engines from).
 
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.
@@ -157,7 +161,8 @@ def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.nda
     prepared = work / "prepared.onnx"
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     quantize_static(str(prepared), str(target), _reader(batches),
-                    quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+                    quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                    activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, per_channel=True)
 
 
@@ -226,7 +231,7 @@ def default_output(source: Path, mode: str) -> Path:
 def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path | None = None,
                    *, max_drop: float = 0.01, calibration: int = DEFAULT_CALIBRATION,
                    eval_samples: int | None = None, seconds: float = 0.5,
-                   threads: int | None = None) -> QuantizeResult:
+                   threads: int | None = None, fmt: str = "qoperator") -> QuantizeResult:
     """Quantize the export ``source``, measure both models on ``data``'s test split, keep it
     only when the accuracy drops by at most ``max_drop``.
 
@@ -237,6 +242,7 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
         out: the file to write [default: SOURCE.MODE.onnx beside the source].
         max_drop: the largest accuracy loss accepted, a fraction (0.01 = one point).
         eval_samples: measure accuracy on the first N test samples only (None: all).
+        fmt: the INT8 form, 'qoperator' (default: fastest on x86) or 'qdq' (for TensorRT).
         seconds: minimum timing per latency measurement.
     Returns:
         The figures of both models; ``path`` is the written file.
@@ -252,6 +258,8 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
     src = check_model_file(source)
     if mode not in MODES:
         raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
+    if fmt not in FORMATS:
+        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
     if calibration < 1 or not 0 <= max_drop <= 1:
         raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
                         f"calibration={calibration}, max_drop={max_drop}")
@@ -266,12 +274,14 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
     test = ds.test if eval_samples is None else ds.test.take(slice(0, eval_samples))
     heads = [name for name, _, _ in model.heads]
     used = min(calibration, len(ds.train))
-    detail = (INT8_DETAIL.format(n=used, source=ds.source) if mode == "int8" else FP16_DETAIL)
+    shown = {"qoperator": "QOperator", "qdq": "QDQ"}[fmt]
+    detail = (INT8_DETAIL.format(format=shown, n=used, source=ds.source) if mode == "int8"
+              else FP16_DETAIL)
     source_meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
     float_figures = _measure(src, test, heads, ds.names, seconds, threads)
     with _temporary_beside(target) as tmp, tempfile.TemporaryDirectory() as work:
         if mode == "int8":
-            quantize_int8(src, tmp, _calibration_batches(model, ds.train, used), Path(work))
+            quantize_int8(src, tmp, _calibration_batches(model, ds.train, used), Path(work), fmt)
             q = onnx.load(str(tmp))
         else:
             q = convert_fp16(onnx.load(str(src)))
@@ -285,7 +295,7 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
         quant_figures = _measure(tmp, test, heads, ds.names, seconds, threads)
         result = QuantizeResult(mode, src, None, float_figures, quant_figures, len(test), used,
                                 ds.source, detail)
-        if result.drop > max_drop:
+        if result.drop > max_drop + 1e-9:  # a drop of exactly max_drop passes
             raise ExportError(_drop_message(result, max_drop))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

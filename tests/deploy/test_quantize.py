@@ -107,6 +107,17 @@ def test_fp16_keeps_float32_inputs_and_outputs(tmp_path):
     assert meta["cnncompile.quantization"] == "fp16" and "spec" in meta
 
 
+def test_qdq_format_keeps_float_operators_between_quantize_pairs(tmp_path):
+    r = q.quantize_model(MODEL, "fashion-mnist", out=tmp_path / "qdq.onnx", calibration=100,
+                         eval_samples=300, seconds=0.01, fmt="qdq", max_drop=0.05)
+    model = onnx.load(str(r.path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops
+    assert r.detail.startswith("static, QDQ, uint8 activations")
+    with pytest.raises(DataError, match="`--format` must be one of qoperator, qdq"):
+        q.quantize_model(MODEL, "fashion-mnist", fmt="qint")
+
+
 def test_a_drop_beyond_max_drop_is_an_error_and_leaves_no_file(tmp_path):
     out = tmp_path / "bad.onnx"
     # two calibration samples give ranges too narrow: 1.4 points lost on 500 samples
