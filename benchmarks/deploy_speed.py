@@ -17,6 +17,11 @@ the load average before and after.
 
     python benchmarks/deploy_speed.py                        # everything, 1 thread
     python benchmarks/deploy_speed.py --models fmnist,resnet18 --seconds 2 --threads 2
+    python benchmarks/deploy_speed.py --formats --models fmnist,resnet18    # INT8 forms
+
+``--formats`` times, instead, float32 against the four INT8 forms onnxruntime's quantizer
+offers (QOperator or QDQ, unsigned or signed 8-bit activations; per-channel signed weights):
+the measurement behind ``cnncompile quantize``'s choice (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -95,6 +100,31 @@ def shipped_variants(work: Path) -> tuple[dict[str, Path], dict[str, float]]:
     return paths, accuracy
 
 
+def format_variants(name: str, paths: dict[str, Path], work: Path) -> dict[str, Path]:
+    """float32 and the four INT8 forms of one model, calibrated on random pixel batches."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from cnncompile.deploy.quantize import _reader
+
+    source = paths["float32"]
+    prepared = work / f"{name}.prepared.onnx"
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape[1:]
+    out = {"float32": source}
+    for fmt in (QuantFormat.QOperator, QuantFormat.QDQ):
+        for act in (QuantType.QUInt8, QuantType.QInt8):
+            key = f"{fmt.name}/{'u8' if act == QuantType.QUInt8 else 's8'}"
+            rng = np.random.default_rng(0)
+            batches = ({session.get_inputs()[0].name: rng.random((4, *shape), np.float32)}
+                       for _ in range(4))
+            out[key] = work / f"{name}.{key.replace('/', '.')}.onnx"
+            quantize_static(str(prepared), str(out[key]), _reader(batches), quant_format=fmt,
+                            activation_type=act, weight_type=QuantType.QInt8, per_channel=True)
+    return out
+
+
 def interleaved(paths: dict[str, Path], batch: int, seconds: float, threads: int,
                 min_calls: int = 5) -> dict[str, float]:
     """Median seconds per call of each variant, timed one call of each per round."""
@@ -122,9 +152,9 @@ def report(name: str, paths: dict[str, Path], accuracy: dict[str, float] | None,
     sizes = {v: p.stat().st_size / 1e6 for v, p in paths.items()}
     for b in batches:
         med = interleaved(paths, b, seconds, threads)
-        for v in VARIANTS:
-            acc = f"{accuracy[v]:.4f}" if accuracy else "random"
-            print(f"{name:<16}{b:>6}{v:>9}{med[v] * 1e3:>11.2f}{b / med[v]:>12.1f}"
+        for v in paths:
+            acc = f"{accuracy[v]:.4f}" if accuracy and v in accuracy else "-"
+            print(f"{name:<16}{b:>6}{v:>14}{med[v] * 1e3:>11.2f}{b / med[v]:>12.1f}"
                   f"{med['float32'] / med[v]:>9.2f}x{sizes[v]:>9.2f}{acc:>9}", flush=True)
 
 
@@ -134,19 +164,25 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum timing per batch size")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    ap.add_argument("--formats", action="store_true",
+                    help="compare the INT8 forms (QOperator/QDQ, u8/s8 activations) instead")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     print(machine())
     print(f"{load()} (start); onnxruntime intra-op threads: {args.threads}")
-    print(f"{'model':<16}{'batch':>6}{'variant':>9}{'p50 ms':>11}{'samples/s':>12}"
+    print(f"{'model':<16}{'batch':>6}{'variant':>14}{'p50 ms':>11}{'samples/s':>12}"
           f"{'vs f32':>10}{'MB':>9}{'accuracy':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.models.split(","):
-            if name == "fmnist":
+            if name == "fmnist" and not args.formats:
                 paths, accuracy = shipped_variants(work)
+            elif name == "fmnist":
+                paths, accuracy = {"float32": SHIPPED}, None
             else:
                 paths, accuracy = random_variants(name, work), None
+            if args.formats:
+                paths = format_variants(name, paths, work)
             report(name, paths, accuracy, batches, args.seconds, args.threads)
     print(f"{load()} (end)")
 
