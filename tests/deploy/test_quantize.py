@@ -191,3 +191,15 @@ def test_quantization_label_reads_the_metadata():
     assert q.quantization_label({}) is None
     meta = {"cnncompile.quantization": "fp16", "cnncompile.quantization_detail": "x"}
     assert q.quantization_label(meta) == "fp16 (x)"
+
+
+def test_sigterm_inside_the_write_removes_the_temporary_file(tmp_path):
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with q._temporary_beside(tmp_path / "m.onnx") as tmp:
+            tmp.write_bytes(b"partial")
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
