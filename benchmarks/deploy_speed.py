@@ -11,8 +11,9 @@ Models:
   pixel batches, so only their speed means anything.
 
 Each model's three variants are timed interleaved (one call of each per round, so load from
-other processes hits all alike) at batch 1 and 8; the median call gives the latency and
-batch / median the throughput. The header gives the CPU, the BLAS, onnxruntime's threads and
+other processes hits all alike) at batch 1 and 8: the median wall time per call, and the
+median CPU time of the calling thread (onnxruntime runs in it with one intra-op thread), which
+a busy machine disturbs far less; throughput is batch / median CPU time. The header gives the CPU, the BLAS, onnxruntime's threads and
 the load average before and after.
 
     python benchmarks/deploy_speed.py                        # everything, 1 thread
@@ -126,8 +127,13 @@ def format_variants(name: str, paths: dict[str, Path], work: Path) -> dict[str, 
 
 
 def interleaved(paths: dict[str, Path], batch: int, seconds: float, threads: int,
-                min_calls: int = 5) -> dict[str, float]:
-    """Median seconds per call of each variant, timed one call of each per round."""
+                min_calls: int = 5) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per call of each variant, one call of each per round.
+
+    The CPU time is the calling thread's (``time.thread_time``): with one onnxruntime thread
+    the model runs in that thread, so it counts the work done and not the time spent waiting
+    for a core that other processes hold; on a shared machine it is the steadier figure.
+    """
     calls = {}
     for v, p in paths.items():
         opts = ort.SessionOptions()
@@ -137,14 +143,14 @@ def interleaved(paths: dict[str, Path], batch: int, seconds: float, threads: int
         feed = {s.get_inputs()[0].name: np.random.default_rng(1).random(shape, np.float32)}
         s.run(None, feed)  # warm-up
         calls[v] = (s, feed)
-    laps: dict[str, list[float]] = {v: [] for v in paths}
+    laps: dict[str, list[tuple[float, float]]] = {v: [] for v in paths}
     start = time.perf_counter()
     while min(map(len, laps.values())) < min_calls or time.perf_counter() - start < seconds:
         for v, (s, feed) in calls.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             s.run(None, feed)
-            laps[v].append(time.perf_counter() - t)
-    return {v: float(np.median(t)) for v, t in laps.items()}
+            laps[v].append((time.perf_counter() - t, time.thread_time() - c))
+    return {v: tuple(np.median(np.array(t), axis=0).tolist()) for v, t in laps.items()}
 
 
 def report(name: str, paths: dict[str, Path], accuracy: dict[str, float] | None,
@@ -152,10 +158,13 @@ def report(name: str, paths: dict[str, Path], accuracy: dict[str, float] | None,
     sizes = {v: p.stat().st_size / 1e6 for v, p in paths.items()}
     for b in batches:
         med = interleaved(paths, b, seconds, threads)
+        wall0, cpu0 = med["float32"]
         for v in paths:
+            wall, cpu = med[v]
             acc = f"{accuracy[v]:.4f}" if accuracy and v in accuracy else "-"
-            print(f"{name:<16}{b:>6}{v:>14}{med[v] * 1e3:>11.2f}{b / med[v]:>12.1f}"
-                  f"{med['float32'] / med[v]:>9.2f}x{sizes[v]:>9.2f}{acc:>9}", flush=True)
+            print(f"{name:<16}{b:>6}{v:>14}{wall * 1e3:>10.2f}{wall0 / wall:>7.2f}x"
+                  f"{cpu * 1e3:>10.2f}{cpu0 / cpu:>7.2f}x{b / cpu:>11.1f}{sizes[v]:>8.2f}"
+                  f"{acc:>9}", flush=True)
 
 
 def main() -> None:
@@ -170,8 +179,9 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
     print(machine())
     print(f"{load()} (start); onnxruntime intra-op threads: {args.threads}")
-    print(f"{'model':<16}{'batch':>6}{'variant':>14}{'p50 ms':>11}{'samples/s':>12}"
-          f"{'vs f32':>10}{'MB':>9}{'accuracy':>9}")
+    print(f"{'model':<16}{'batch':>6}{'variant':>14}{'wall ms':>10}{'vs f32':>8}{'cpu ms':>10}"
+          f"{'vs f32':>8}{'samples/s':>11}{'MB':>8}{'accuracy':>9}   (medians; samples/s "
+          "of CPU time)")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.models.split(","):
