@@ -20,7 +20,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +223,16 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _check_options(mode: str, fmt: str, calibration: int, max_drop: float) -> None:
+    if mode not in MODES:
+        raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
+    if fmt not in FORMATS:
+        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
+    if calibration < 1 or not 0 <= max_drop <= 1:
+        raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
+                        f"calibration={calibration}, max_drop={max_drop}")
+
+
 def default_output(source: Path, mode: str) -> Path:
     """``model.onnx`` -> ``model.int8.onnx`` beside it."""
     return source.with_name(f"{source.stem}.{mode}.onnx")
@@ -256,13 +266,7 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
     from ..runtime import OnnxModel
 
     src = check_model_file(source)
-    if mode not in MODES:
-        raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
-    if fmt not in FORMATS:
-        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
-    if calibration < 1 or not 0 <= max_drop <= 1:
-        raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
-                        f"calibration={calibration}, max_drop={max_drop}")
+    _check_options(mode, fmt, calibration, max_drop)
     model = OnnxModel(src, provider="cpu", threads=threads)
     if model.metadata.get(QUANTIZATION_KEY):
         raise DataError(f"{src}: already quantized ({model.metadata[QUANTIZATION_KEY]}); "
@@ -300,8 +304,7 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    return QuantizeResult(mode, src, target, float_figures, quant_figures, len(test), used,
-                          ds.source, detail)
+    return replace(result, path=target)
 
 
 def _drop_message(r: QuantizeResult, max_drop: float) -> str:
