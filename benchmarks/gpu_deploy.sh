@@ -6,7 +6,8 @@
 # development machine. Random weights (He initialisation): only the speed means anything.
 # Everything lands in ${OUT:-/tmp/gpu_deploy}: the models, bench outputs and summary.txt.
 #
-#   bash benchmarks/gpu_deploy.sh            # about 5-8 minutes on an H200 including installs
+#   bash benchmarks/gpu_deploy.sh            # a few minutes on an H200 (TensorRT engine builds)
+#   ALLOW_CPU=1 MODELS=residual_flower bash benchmarks/gpu_deploy.sh     # dry run on a CPU
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_deploy}
@@ -16,12 +17,21 @@ log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
 
 log "$(date -u) $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
 log "load: $(cat /proc/loadavg); CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores)"
-# onnxruntime-gpu replaces the CPU wheel (same module name); onnxconverter-common for FP16
-pip uninstall -y -q onnxruntime >/dev/null 2>&1
-pip install -q "onnxruntime-gpu>=1.18" onnxconverter-common 2>&1 | tail -2
-python -m pip install -q -e . --no-deps 2>&1 | tail -1
+# needs onnxruntime-gpu (it replaces the CPU wheel: same module name), onnxconverter-common and
+# cnncompile's own dependencies in this Python; the device machine may have no network, so
+# installing is opt-in: INSTALL=1 bash benchmarks/gpu_deploy.sh
+if [ "${INSTALL:-0}" = 1 ]; then
+    pip uninstall -y -q onnxruntime >/dev/null 2>&1
+    pip install -q "onnxruntime-gpu>=1.18" onnxconverter-common numpy pyyaml "typer<0.29" rich \
+        onnx pillow matplotlib 2>&1 | tail -2
+fi
 python -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())" \
     | tee -a "$OUT/summary.txt"
+# ALLOW_CPU=1 goes on without CUDA (`--provider cuda` then falls back with a note): a dry run
+if [ "${ALLOW_CPU:-0}" != 1 ] && ! python -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())"; then
+    log "no CUDAExecutionProvider in this onnxruntime: install onnxruntime-gpu (INSTALL=1); stopping"
+    exit 1
+fi
 
 # data for INT8 calibration and the accuracy gate: random pixels with random labels (the
 # weights are random too), so --max-drop 1 lets every variant through
@@ -39,7 +49,8 @@ run() {  # run NAME SPEC DATA
     log "export $name"
     python -m cnncompile export "$spec" --init he --scale 0.00392156862745098 \
         --parity-batch 1 -o "$OUT/$name.onnx" >>"$OUT/$name.log" 2>&1 || { log "export failed"; return; }
-    # fp16; int8 in QOperator form (QLinearConv: CPU kernels) and in QDQ form (TensorRT's)
+    # fp16; int8 as QOperator (QLinearConv: CPU kernels) and as QDQ with symmetric int8
+    # activations (the form TensorRT builds INT8 engines from)
     for variant in "fp16 --mode fp16" "int8 --mode int8" "int8qdq --mode int8 --format qdq"; do
         set -- $variant
         local tag=$1; shift
@@ -57,6 +68,10 @@ run() {  # run NAME SPEC DATA
     done
 }
 
-run residual_flower specs/ch9/residual_flower.yaml "$OUT/flower.npz"
-run resnet50 specs/torchvision/resnet50.yaml "$OUT/imagenet.npz"
+for model in ${MODELS:-residual_flower resnet50}; do
+    case $model in
+        residual_flower) run residual_flower specs/ch9/residual_flower.yaml "$OUT/flower.npz" ;;
+        resnet50) run resnet50 specs/torchvision/resnet50.yaml "$OUT/imagenet.npz" ;;
+    esac
+done
 log "done $(date -u); load: $(cat /proc/loadavg)"

@@ -44,8 +44,9 @@ def quantize(
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="onnxruntime intra-op threads for the timings."),
     format: Format = typer.Option(Format.qoperator, "--format", help="INT8 form: qoperator "
-                                  "(QLinearConv: fastest on x86 CPUs) or qdq (Quantize/"
-                                  "DequantizeLinear pairs: what TensorRT builds INT8 from)."),
+                                  "(QLinearConv, uint8 activations: fastest on x86 CPUs) or "
+                                  "qdq (Quantize/DequantizeLinear pairs, symmetric int8 "
+                                  "activations: what TensorRT builds INT8 engines from)."),
 ) -> None:
     """Quantize MODEL to INT8 or FP16 and print both models' test accuracy and latency.
 

@@ -113,7 +113,11 @@ def test_qdq_format_keeps_float_operators_between_quantize_pairs(tmp_path):
     model = onnx.load(str(r.path))
     ops = {n.op_type for n in model.graph.node}
     assert {"Conv", "QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops
-    assert r.detail.startswith("static, QDQ, uint8 activations")
+    assert r.detail.startswith("static, QDQ, symmetric int8 activations")
+    zero_points = [i for i in model.graph.initializer if i.name.endswith("_zero_point")]
+    types = {i.data_type for i in zero_points}  # int32 ones belong to the biases
+    assert onnx.TensorProto.INT8 in types and onnx.TensorProto.UINT8 not in types
+    assert all(not onnx.numpy_helper.to_array(i).any() for i in zero_points)  # symmetric
     with pytest.raises(DataError, match="`--format` must be one of qoperator, qdq"):
         q.quantize_model(MODEL, "fashion-mnist", fmt="qint")
 
