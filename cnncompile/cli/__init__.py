@@ -4,7 +4,7 @@ Command modules import heavy libraries (numpy, onnx, onnxruntime, matplotlib) in
 command functions, so that ``cnncompile analyze`` starts fast.
 """
 
-from . import analyze, convert, export, report, runtime, train  # noqa: F401  (they register commands)
+from . import analyze, convert, deploy, export, report, runtime, train  # noqa: F401  (they register commands)
 from .app import app
 
 

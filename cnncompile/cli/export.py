@@ -27,6 +27,13 @@ class Outputs(str, Enum):
     logits = "logits"
 
 
+class Accelerator(str, Enum):
+    """--accelerator choices (Triton onnxruntime backend GPU execution accelerators)."""
+
+    tensorrt = "tensorrt"
+    cuda = "cuda"
+
+
 def _parity_data(source: str, graph, spec, n: int):
     """The first ``n`` test samples of a data set, its preprocessing scale and class names."""
     from ..train.data import load_dataset
@@ -62,6 +69,17 @@ def export(
         "[default: the checkpoint's, else the data set's, else 1.0]."),
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
+    triton: Optional[Path] = typer.Option(
+        None, "--triton", help="Also write a Triton model repository here: REPO/NAME/"
+        "config.pbtxt, 1/model.onnx and labels.txt (needs the `triton` extra)."),
+    max_batch_size: int = typer.Option(64, "--max-batch-size", min=1,
+                                       help="With --triton: Triton's max_batch_size."),
+    instances: int = typer.Option(1, "--instances", min=1,
+                                  help="With --triton: model instances (instance_group count)."),
+    gpu: bool = typer.Option(False, "--gpu", help="With --triton: run on the GPU (KIND_GPU)."),
+    accelerator: Optional[Accelerator] = typer.Option(
+        None, "--accelerator", help="With --triton --gpu: a TensorRT or CUDA execution "
+        "accelerator block."),
 ) -> None:
     """Export SPEC to ONNX: checker-clean, shapes equal to the IR's, outputs equal to the engine's.
 
@@ -74,6 +92,13 @@ def export(
     from ..ir import lower
     from ..onnx_export import DEFAULT_OPSET, ExportOptions, export_model, load_weights
 
+    triton_options = None
+    if triton is not None:  # option mistakes surface before anything is exported
+        from ..deploy.triton import TritonOptions
+
+        triton_options = TritonOptions(max_batch_size, instances, gpu,
+                                       accelerator.value if accelerator else None)
+        triton_options.validate()
     s = load_spec_cli(spec, input, classes)
     graph = lower(s)
     w = load_weights(graph, weights, seed=seed, init=init.value)
@@ -98,3 +123,18 @@ def export(
     typer.echo(f"parity: onnxruntime vs NumPy engine on {result.parity.batch} {source}: "
                f"{result.parity}")
     typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
+    if triton is not None:
+        _write_triton(result, triton, s.name, triton_options)
+
+
+def _write_triton(result, repo: Path, name: str, options) -> None:
+    """The Triton model repository of an export, checked, and a line saying where it is."""
+    import json
+
+    from ..deploy.triton import write_repository
+
+    written = write_repository(result.model, repo, name, options,
+                               json.loads(result.metadata["heads"]),
+                               result.metadata["input_layout"])
+    typer.echo(f"triton: wrote {written.folder} (config.pbtxt parses as Triton's ModelConfig "
+               "and agrees with the graph)")

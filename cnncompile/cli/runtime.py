@@ -23,6 +23,14 @@ def _open(model: Path, provider: str, threads: Optional[int] = None):
     return m
 
 
+def _quantization(m) -> str:
+    """' [int8 (static, ...)]' for a quantized model (cnncompile quantize), else ''."""
+    from ..deploy import quantization_label
+
+    label = quantization_label(m.metadata)
+    return f" [{label}]" if label else ""
+
+
 @command("predict")
 def predict(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
@@ -37,6 +45,8 @@ def predict(
     from ..runtime.images import find_images
 
     m = _open(model, provider.value)
+    if _quantization(m):
+        print(f"note: {model} is quantized:{_quantization(m)}", file=sys.stderr)
     files = find_images(images)
     probs = m.predict_images(files)
     for i, f in enumerate(files):
@@ -88,7 +98,7 @@ def bench(
     m = _open(model, provider.value, threads)
     graph, params = engine_of(m) if engine else (None, None)
     gpu = CUDA in ort.get_available_providers()
-    typer.echo(f"{m.name}: {model} on {m.provider} (onnxruntime {ort.__version__}"
+    typer.echo(f"{m.name}{_quantization(m)}: {model} on {m.provider} (onnxruntime {ort.__version__}"
                + ("" if gpu else "; no CUDA provider: install onnxruntime-gpu for the GPU") + ")")
     head = f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'samples/s':>11}"
     if engine:

@@ -12,7 +12,7 @@ import typer
 
 from ..wording import plural
 from .app import command
-from .common import spec_options, with_train_options
+from .common import Provider, spec_options, with_train_options
 from .progress import Display, LogFormat
 
 
@@ -150,15 +150,20 @@ def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
         print(f"warning: {warning}: {then}", file=sys.stderr)
 
 
-def _onnx_model(path: Path):
+def _onnx_model(path: Path, provider: str = "auto"):
     """(predictor, input shape, OutputSpec, title) of an exported model, via the runtime."""
+    from ..deploy import quantization_label
     from ..frontend.spec import Head, OutputSpec
     from ..runtime import OnnxModel
 
-    model = OnnxModel(path)
+    model = OnnxModel(path, provider=provider)
+    if model.note:
+        print(f"note: {model.note}", file=sys.stderr)
     heads = tuple(Head(name, size, tuple(labels) if labels else None)
                   for name, size, labels in model.heads)
-    return model.predict, model.input_shape, OutputSpec(model.kind, heads), model.name
+    quantized = quantization_label(model.metadata)
+    title = model.name + (f" [{quantized}]" if quantized else "")
+    return model.predict, model.input_shape, OutputSpec(model.kind, heads), title
 
 
 def _eval_table(ev, title: str) -> str:
@@ -196,6 +201,9 @@ def evaluate_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write confusion.png and "
                                        "samples.png into this folder."),
     batch_size: int = typer.Option(256, "--batch-size", min=1),
+    provider: Provider = typer.Option(Provider.auto, "--provider", help="For an .onnx model: "
+                                      "auto (CUDA when onnxruntime-gpu and a GPU are there), "
+                                      "cpu or cuda."),
 ) -> None:
     """Accuracy per head, a per-class table and the confusion matrix on a data set's test split.
 
@@ -220,7 +228,7 @@ def evaluate_cmd(
     )
 
     if model.suffix.lower() == ".onnx":
-        predict, shape, output, title = _onnx_model(model)
+        predict, shape, output, title = _onnx_model(model, provider.value)
         validation = None
     else:
         if weights is None:

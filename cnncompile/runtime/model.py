@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .iobinding import runner_for
 from .session import open_session
 
 JSON_KEYS = ("input_shape", "preprocessing", "heads", "accuracy")
@@ -68,6 +69,7 @@ class OnnxModel:
         self.outputs: str = self.metadata.get("outputs", "probs")
         self.scale: float = float(self.metadata.get("preprocessing", {}).get("scale", 1.0))
         self.input_name = self.session.get_inputs()[0].name
+        self.runner = runner_for(self.session, self.provider)  # I/O binding on a GPU
 
     @property
     def name(self) -> str:
@@ -94,6 +96,8 @@ class OnnxModel:
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The model's raw outputs by name for one batch."""
+        if self.runner is not None:
+            return self.runner.run(self.prepare(x))
         names = [o.name for o in self.session.get_outputs()]
         outs = self.session.run(names, {self.input_name: self.prepare(x)})
         return dict(zip(names, outs, strict=True))

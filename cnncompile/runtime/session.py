@@ -16,6 +16,7 @@ from ..errors import DataError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
 
 
@@ -37,7 +38,10 @@ def requested_providers(provider: str) -> tuple[list[str], str | None]:
                         f"Received: {provider!r}")
     if provider == "cpu":
         return [CPU], None
-    if CUDA in ort.get_available_providers():
+    available = ort.get_available_providers()
+    if provider == "cuda" and TENSORRT in available and CUDA in available:
+        return [TENSORRT, CUDA, CPU], None  # TensorRT where present, CUDA for what it lacks
+    if CUDA in available:
         return [CUDA, CPU], None
     if provider == "cuda":
         return [CPU], ("CUDA requested, but this onnxruntime has no CUDAExecutionProvider "
@@ -73,7 +77,7 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
         raise DataError(f"{where}: onnxruntime cannot load it "
                         f"({str(e).strip().splitlines()[0]})") from None
     used = session.get_providers()[0]
-    if CUDA in providers and used != CUDA:
+    if CUDA in providers and used not in (CUDA, TENSORRT):
         note = ("onnxruntime-gpu is installed but its CUDA provider did not start (no GPU or no "
                 "CUDA libraries?); running on the CPU")
     return Session(session, used, note)

@@ -1,0 +1,11 @@
+"""Deployment artifacts made from an exported model: INT8/FP16 variants and Triton repositories.
+
+Each module reads a cnncompile export and writes another artifact, checked before it appears:
+:mod:`.quantize` (``quantize_model``: static INT8 or FP16, accuracy-gated) and :mod:`.triton`
+(``write_repository``: a Triton model repository checked against Triton's ModelConfig and the
+graph). Optional libraries (onnxconverter-common, tritonclient) are imported only where used.
+"""
+
+from .quantize import QUANTIZATION_KEY, quantization_label
+
+__all__ = ["QUANTIZATION_KEY", "quantization_label"]
