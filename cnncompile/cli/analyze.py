@@ -65,9 +65,9 @@ def analyze(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        from ..report import write_text_atomically
+        from ..artifacts.files import write_text
 
-        write_text_atomically(out, text)
+        write_text(out, text)
         typer.echo(f"wrote {out}")
 
 

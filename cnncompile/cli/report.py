@@ -35,9 +35,10 @@ def report(
     Example: `cnncompile report specs/ch9/residual_flower.yaml --run runs/residual_flower`
     """
     from ..analysis import analyze_graph
+    from ..artifacts.files import write_text
     from ..errors import DataError
     from ..ir import lower
-    from ..report import build_page, write_text_atomically
+    from ..report import build_page
     from ..report.sources import read_model, read_run
 
     if bench and model is None:
@@ -49,5 +50,5 @@ def report(
     path = out if out is not None else Path(f"{parsed.name}.html")
     if not path.parent.is_dir():
         raise DataError(f"-o {path}: the folder {path.parent} does not exist")
-    write_text_atomically(path, build_page(a, parsed.description, run_info, model_info))
+    write_text(path, build_page(a, parsed.description, run_info, model_info))
     typer.echo(f"wrote {path}")

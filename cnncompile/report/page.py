@@ -9,10 +9,7 @@ browser. The layer table is likewise drawn once per grouping depth, as ``analyze
 
 from __future__ import annotations
 
-import os
-import tempfile
 from html import escape
-from pathlib import Path
 
 from .. import __version__
 from ..analysis.render import group_by_prefix, human, human_bytes, shape_str, totals_lines
@@ -410,25 +407,3 @@ def build_page(a: Analysis, description: str = "", run: RunInfo | None = None,
             f"<script>{ERROR_HOOK}</script>"
             f"<style>{PAGE_CSS}{DIAGRAM_CSS}</style></head><body><main>"
             + "".join(body) + f"</main><script>{PAGE_JS}</script></body></html>\n")
-
-
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, fsync, rename.
-
-    A reader never sees half a page; an interrupted write leaves the old file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp's 0600 would make the page private
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -10,7 +10,6 @@ import base64
 import csv
 import json
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,19 +62,14 @@ def _history(path: Path) -> list[dict[str, float]]:
 
 
 def checkpoint_meta(path: Path) -> dict:
-    """The ``__meta__`` record of a checkpoint, without reading its weights."""
-    import numpy as np
+    """The ``__meta__`` record of a training checkpoint, read by the one weights reader."""
+    from ..artifacts.weights import read_checkpoint
 
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not an .npz file (a training checkpoint)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "__meta__" not in z.files:
-                raise DataError(f"{path}: a plain parameters file, not a training checkpoint "
-                                "(no `__meta__`)")
-            return json.loads(str(z["__meta__"]))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable checkpoint ({e})") from None
+    meta = read_checkpoint(path).meta
+    if not meta:
+        raise DataError(f"{path}: a plain parameters file, not a training checkpoint "
+                        "(no `__meta__`)")
+    return meta
 
 
 def data_uri(path: Path) -> str:
