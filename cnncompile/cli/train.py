@@ -13,6 +13,7 @@ import typer
 from .app import command
 from .common import Init, spec_options
 from .progress import Display, LogFormat
+from .runtime import DecodeProgress
 
 
 class Optim(str, Enum):
@@ -140,7 +141,7 @@ def train(
         graph = lower(sp)
         config = TrainConfig.from_sources(sp.train, flags)
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
-                           limit=config.limit)
+                           limit=config.limit, progress=DecodeProgress())
     display = Display(log_format, sp.name, config.report)
     trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
     display.start(trainer, run_dir, resumed=ckpt is not None)
@@ -242,7 +243,8 @@ def evaluate_cmd(
     if output.kind == "regression":
         raise DataError(f"{model}: evaluate reports classification figures; this model is a "
                         "regression (its `train` report gives the textbook's accuracy)")
-    ds = load_dataset(data, shape, output, validation=validation)
+    ds = load_dataset(data, shape, output, validation=validation, progress=DecodeProgress(),
+                      model=str(model) if model.suffix.lower() == ".onnx" else None)
     part = {"test": ds.test, "validation": ds.val, "train": ds.train}[split]
     ev = evaluate(predict, part, [h.name for h in output.heads], ds.names, batch_size)
     files = write_plots(out, title, [], ev, part) if out is not None else []

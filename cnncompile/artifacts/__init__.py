@@ -1,0 +1,1 @@
+"""Shared contracts: the files every stage reads and writes."""
