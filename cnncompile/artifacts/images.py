@@ -102,7 +102,7 @@ def decode_image(path: Path, shape: tuple[int, int, int], *,
         raise DataError(f"{shown}: the image is larger than the limit of {max_pixels:,} pixels "
                         "(a decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise DataError(f"{shown}: not an image (no format Pillow knows)") from None
+        raise DataError(f"{shown}: corrupt or unreadable image (no format Pillow knows)") from None
     except Exception as e:  # Pillow's decoders raise many types on damaged files
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{shown}: corrupt or unreadable image ({detail})") from None
