@@ -37,7 +37,8 @@ def engine_predictor(graph, params: dict[str, np.ndarray], source: str = "the mo
         if not np.isfinite(x).all():
             raise DataError("the input data holds NaN or infinite values; the model was not "
                             "run on it")
-        logits = ex.forward(params, x, training=False)
+        with np.errstate(all="ignore"):  # non-finite outputs are checked and named below
+            logits = ex.forward(params, x, training=False)
         try:
             check_finite(split_heads(graph.heads, logits), source)
         except DataError as e:
