@@ -91,6 +91,7 @@ def decode_image(path: Path, shape: tuple[int, int, int], *,
     shown = printable(path)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on damaged tags: errors say enough
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with open(path, "rb") as f, Image.open(f) as img:
                 if img.width * img.height > max_pixels:

@@ -137,6 +137,14 @@ def test_exif_orientation_is_applied(tmp_path):
     assert got[0].min() == 255 and got[-1].max() == 0
 
 
+def test_damaged_exif_is_ignored_without_warnings(tmp_path, recwarn):
+    path = tmp_path / "odd.png"
+    broken = b"II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\xff\x00\x00\x00P\x00\x00\x00"
+    Image.fromarray(G).save(path, exif=broken)
+    np.testing.assert_array_equal(decode_image(path, (16, 16, 1))[..., 0], G)
+    assert [str(w.message) for w in recwarn] == []
+
+
 def _png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
     buf = io.BytesIO()
