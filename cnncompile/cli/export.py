@@ -37,8 +37,9 @@ class Accelerator(str, Enum):
 def _parity_data(source: str, graph, spec, n: int):
     """The first ``n`` test samples of a data set, its preprocessing scale and class names."""
     from ..train.data import load_dataset
+    from .runtime import DecodeProgress
 
-    data = load_dataset(source, graph.input_shape, spec.output)
+    data = load_dataset(source, graph.input_shape, spec.output, progress=DecodeProgress())
     return data.test.inputs(slice(0, n)), data.test.scale, [list(x) for x in data.names]
 
 

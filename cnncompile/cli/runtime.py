@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +13,7 @@ import typer
 from .app import command
 from .common import Provider
 
+CHUNK = 256  # images decoded and classified at a time
 PROVIDER_HELP = "auto (CUDA when onnxruntime-gpu and a GPU are there), cpu or cuda."
 
 
@@ -31,33 +34,114 @@ def _quantization(m) -> str:
     return f" [{label}]" if label else ""
 
 
+class PredictFormat(str, Enum):
+    """--format choices of predict."""
+
+    text = "text"
+    json = "json"
+
+
+class DecodeProgress:
+    """A rich progress bar on stderr while an image folder is decoded, only on a terminal.
+
+    Called as ``progress(done, total)``; a call with ``done == total`` removes the bar (the
+    loader always ends with one, whether decoding finished or failed).
+    """
+
+    def __init__(self, label: str = "decoding images"):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.label = label
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if done >= total:
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
+            return
+        if self.bar is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn(self.label + " (first time; cached after)"),
+                                BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("decode", total=total)
+        self.bar.update(self.task, completed=done)
+
+
+def _print_prediction(r: dict) -> None:
+    typer.echo(r["file"])
+    for head, rec in r["heads"].items():
+        if "values" in rec:
+            typer.echo(f"  {head}: " + ", ".join(f"{v:.4g}" for v in rec["values"]))
+        else:
+            typer.echo(f"  {head}: " + ", ".join(
+                f"{t['label']} {t['probability']:.3f}" for t in rec["top"]))
+
+
 @command("predict")
 def predict(
     model: Path = typer.Argument(..., help="An .onnx file exported by cnncompile."),
     images: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     top: int = typer.Option(3, "--top", "-k", min=1, help="Classes to show per head."),
     provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
+    format: PredictFormat = typer.Option(
+        PredictFormat.text, "--format", "-f", help="text, or json: one document with, per file, "
+        "each head's top-k labels and probabilities, and the unreadable files under `errors`."),
 ) -> None:
     """Classify images: decoded, resized and scaled as the model's metadata records.
 
+    Every readable image is classified; files that cannot be read are listed at the end (on
+    stderr, or under `errors` in JSON) and the exit status is then 2.
+
     Example: `cnncompile predict exported/fmnist_small.onnx exported/samples --top 2`
     """
-    from ..runtime.images import find_images
+    from ..artifacts.heads import sample_record
+    from ..artifacts.text import printable
+    from ..runtime.images import decode_files, find_images
 
     m = _open(model, provider.value)
     if _quantization(m):
-        print(f"note: {model} is quantized:{_quantization(m)}", file=sys.stderr)
+        print(f"note: {printable(model)} is quantized:{_quantization(m)}", file=sys.stderr)
+    if not m.preprocessing.is_image:
+        from ..errors import DataError
+
+        raise DataError(f"{printable(model)}: the model takes {list(m.input_shape)}, not images")
     files = find_images(images)
-    probs = m.predict_images(files)
-    for i, f in enumerate(files):
-        typer.echo(str(f))
-        for name, _, _ in m.heads:
-            if m.kind == "regression":
-                values = ", ".join(f"{v:.4g}" for v in probs[name][i])
-                typer.echo(f"  {name}: {values}")
-                continue
-            best = m.top(probs[name][i:i + 1], name, min(top, probs[name].shape[1]))[0]
-            typer.echo(f"  {name}: " + ", ".join(f"{label} {p:.3f}" for label, p in best))
+    results, errors = [], []
+    for start in range(0, len(files), CHUNK):  # decoded a chunk at a time: bounded memory
+        chunk = files[start:start + CHUNK]
+        decoded = decode_files(chunk, m.input_shape)
+        probs = m.predict(decoded.pixels) if decoded.good else {}
+        errors += [{"file": printable(chunk[i]), "error": msg} for i, msg in decoded.errors.items()]
+        for row, i in enumerate(decoded.good):
+            r = {"file": printable(chunk[i]), "heads": sample_record(m.output, probs, row, top)}
+            if format is PredictFormat.json:
+                results.append(r)
+            else:
+                _print_prediction(r)
+    if format is PredictFormat.json:
+        typer.echo(json.dumps({"model": printable(model), "predictions": results,
+                               "errors": errors}, indent=1))
+    if errors:
+        for e in errors:
+            print(f"error: {e['error']}", file=sys.stderr)
+        if len(files) > 1:
+            print(f"error: {len(errors)} of {len(files)} images could not be read",
+                  file=sys.stderr)
+        raise typer.Exit(2)
 
 
 def _batches(text: str) -> list[int]:

@@ -14,6 +14,7 @@ from ..wording import plural
 from .app import command
 from .common import Provider, spec_options, with_train_options
 from .progress import Display, LogFormat
+from .runtime import DecodeProgress
 
 
 class Split(str, Enum):
@@ -112,7 +113,7 @@ def train(
     from ..analysis.memory import check_memory  # a model, then a step, too big: refused
     check_memory(graph, 0, True, config.optimizer, "training")
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
-                           limit=config.limit)
+                           limit=config.limit, progress=DecodeProgress())
     check_memory(graph, min(config.batch_size, len(dataset.train)), True, config.optimizer,
                  "training", "lower --batch-size")
     display = Display(log_format, sp.name, config.report)
@@ -244,7 +245,8 @@ def evaluate_cmd(
     if output.kind == "regression":
         raise DataError(f"{model}: evaluate reports classification figures; this model is a "
                         "regression (its `train` report gives the textbook's accuracy)")
-    ds = load_dataset(data, shape, output, validation=validation)
+    ds = load_dataset(data, shape, output, validation=validation, progress=DecodeProgress(),
+                      model=str(model) if model.suffix.lower() == ".onnx" else None)
     part = {Split.test: ds.test, Split.validation: ds.val, Split.train: ds.train}[split]
     ev = evaluate(predict, part, [h.name for h in output.heads], ds.names, batch_size)
     files = write_plots(out, title, [], ev, part) if out is not None else []

@@ -119,17 +119,9 @@ def engine_outputs(graph, params: dict[str, np.ndarray], x: np.ndarray,
 
 def head_values(heads, logits: np.ndarray, outputs: str) -> dict[str, np.ndarray]:
     """Split logits [N, width] per head; softmax (classes) or sigmoid (binary) unless 'logits'."""
-    out, start = {}, 0
-    for h in heads.heads:
-        z = logits[:, start:start + h.size]
-        start += h.size
-        if outputs == "probs" and heads.kind == "classes":
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            z = e / e.sum(axis=1, keepdims=True)
-        elif outputs == "probs" and heads.kind == "binary":
-            z = 1.0 / (1.0 + np.exp(-z))
-        out[h.name] = z
-    return out
+    from ..artifacts.heads import exported_values
+
+    return exported_values(heads, logits, outputs)
 
 
 def with_outputs(data: bytes, names: list[str]) -> bytes:

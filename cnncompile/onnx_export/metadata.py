@@ -6,9 +6,10 @@ plain onnxruntime user finds them in ``session.get_modelmeta().custom_metadata_m
 - ``cnncompile_version``, ``spec_name``, ``spec_hash`` (of the spec file's text), ``ir_hash``,
   ``spec`` (the spec with every macro expanded: a standalone file that rebuilds the model)
 - ``input_layout`` (NHWC or NCHW), ``input_shape`` (JSON [H, W, C] or [N], batch left out)
-- ``preprocessing`` (JSON): how stored pixels become the model input: decode, convert to
-  ``color`` (RGB or L), resize (squash, bilinear) to ``resize`` [H, W], then
-  ``float32(pixels) * scale``
+- ``preprocessing`` (JSON): the one preprocessing record
+  (:class:`cnncompile.artifacts.preprocess.Preprocessing`): how stored pixels become the model
+  input: decode, convert to ``color`` (RGB or L), resize (squash, bilinear) to ``resize``
+  [H, W], then ``(float32(pixels) * scale - mean) / std``
 - ``output_kind`` (classes, binary, regression), ``outputs`` (probs or logits), ``heads`` (JSON
   list of {name, size, labels})
 - ``weights`` (where they came from) and ``accuracy`` (JSON, what the checkpoint recorded) when
@@ -20,19 +21,19 @@ from __future__ import annotations
 import json
 
 from .. import __version__
+from ..artifacts.preprocess import for_export
 from ..frontend.dump import expanded_yaml
 
 IMAGE_SCALE_DEFAULT = 1.0  # textbook image data: float pixels 0-255
 
 
-def preprocessing_for(input_shape: tuple[int, ...], scale: float, source: str) -> dict:
-    """The preprocessing record for a model of ``input_shape`` fed ``pixels * scale``."""
-    if len(input_shape) == 3:
-        h, w, c = input_shape
-        color = {1: "L", 3: "RGB"}.get(c)
-        return {"resize": [h, w], "resize_mode": "squash, bilinear", "color": color,
-                "scale": scale, "dtype": "float32", "source": source}
-    return {"resize": None, "color": None, "scale": scale, "dtype": "float32", "source": source}
+def preprocessing_for(input_shape: tuple[int, ...], scale: float, source: str,
+                      recorded: dict | None = None) -> dict:
+    """The preprocessing record (JSON form) for a model of ``input_shape`` fed ``pixels * scale``.
+
+    ``recorded`` is the checkpoint's record, whose mean and std (if any) are kept.
+    """
+    return for_export(input_shape, scale, source, recorded).to_dict()
 
 
 def head_labels(graph, names: list | None = None) -> list[dict]:

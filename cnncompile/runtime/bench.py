@@ -68,12 +68,28 @@ def engine_of(model):
     """The IR graph and fresh parameters of an exported model, from the spec in its metadata.
 
     The weights' values do not change the engine's speed, so the initialisation stands in.
+
+    Raises:
+        DataError: no spec in the metadata, or one whose input or heads are not the graph's
+            (the engine would then time another model).
     """
+    from ..artifacts.heads import output_width
+    from ..artifacts.text import printable
     from ..engine import init_params
+    from ..errors import DataError
     from ..frontend import parse_spec
     from ..ir import lower
 
-    graph = lower(parse_spec(model.metadata["spec"], f"{model.path.name} (metadata)"))
+    where = f"{printable(model.path.name)} (metadata `spec`)"
+    text = model.metadata.get("spec")
+    if not isinstance(text, str):
+        raise DataError(f"{where}: missing; use --no-engine")
+    graph = lower(parse_spec(text, where))
+    if (tuple(graph.input_shape) != tuple(model.input_shape)
+            or output_width(graph.heads) != output_width(model.output)):
+        raise DataError(f"{where}: the spec takes {list(graph.input_shape)} and gives "
+                        f"{output_width(graph.heads)} outputs, but the graph takes "
+                        f"{list(model.input_shape)} and gives {output_width(model.output)}")
     return graph, init_params(graph, seed=0)
 
 

@@ -12,8 +12,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts.images import check_regular_file
+from ..artifacts.text import printable
 from ..errors import DataError
 
+MAX_MODEL_BYTES = 2 * 2**30  # protobuf's own limit for one serialised model
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
@@ -55,15 +58,16 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
     """An inference session on ``model`` (a path or serialised bytes) with ``provider``.
 
     Raises:
-        DataError: the file is missing or onnxruntime cannot load it.
+        DataError: the file is missing, not a regular file (a FIFO would block onnxruntime),
+            over 2 GiB, or onnxruntime cannot load it (its exception in one line).
     """
     import onnxruntime as ort
 
     providers, note = requested_providers(provider)
+    where = "model"
     if isinstance(model, (str, Path)):
-        if not Path(model).is_file():
-            raise DataError(f"{model}: no such ONNX model file")
-        model = str(model)
+        check_regular_file(Path(model), "ONNX model file", MAX_MODEL_BYTES)
+        where, model = printable(model), str(model)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     if threads:
@@ -73,9 +77,9 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
             warnings.simplefilter("ignore")
             session = ort.InferenceSession(model, opts, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types
-        where = model if isinstance(model, str) else "model"
-        raise DataError(f"{where}: onnxruntime cannot load it "
-                        f"({str(e).strip().splitlines()[0]})") from None
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{where}: not a loadable ONNX model: onnxruntime cannot load it "
+                        f"({printable(detail)[:200]})") from None
     used = session.get_providers()[0]
     if CUDA in providers and used not in (CUDA, TENSORRT):
         note = ("onnxruntime-gpu is installed but its CUDA provider did not start (no GPU or no "

@@ -19,7 +19,9 @@ give 3450/216/657); another validation fraction moves samples between train and 
 so the test set never changes. ``--limit N`` keeps the first N samples of the (shuffled)
 training set.
 
-What the model sees is :data:`PREPROCESSING`: stored pixels times ``scale``, as float32 NHWC.
+What the model sees is the loader's preprocessing record
+(:func:`cnncompile.artifacts.preprocess.for_loader`): stored pixels times ``scale``, as float32
+NHWC; ``Dataset.preprocessing`` holds its JSON form.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.files import require_regular_file
+from ..artifacts.preprocess import LOADER_SCALE, for_loader
 from ..artifacts.weights import read_npz
 from ..errors import DataError
 from ..wording import plural
@@ -41,18 +44,9 @@ from .images import load_folder
 SPLIT_SEED = 20240607
 DEFAULT_VALIDATION = 0.05
 
-# The exact values the loaders hand the model (read by the ONNX exporter and recorded in every
-# checkpoint): model input = float32(stored) * scale, NHWC, batch first.
-PREPROCESSING: dict[str, dict] = {
-    "idx": {"kind": "idx", "layout": "NHWC", "dtype": "float32", "stored": "uint8 0-255",
-            "scale": 1 / 255, "range": [0.0, 1.0], "resize": "none (the spec must take HxWx1 "
-            "or H*W)"},
-    "images": {"kind": "images", "layout": "NHWC", "dtype": "float32", "stored": "uint8 0-255",
-               "scale": 1.0, "range": [0.0, 255.0], "color": "RGB for C=3, luminance L for C=1",
-               "resize": "Pillow bilinear to the spec's HxW, squashed, no crop"},
-    "npz": {"kind": "npz", "layout": "NHWC", "dtype": "float32", "stored": "as in the file",
-            "scale": 1.0, "range": None, "resize": "none"},
-}
+# The exact values the loaders hand the model (recorded in every checkpoint and read by the ONNX
+# exporter): the one preprocessing record, per loader.
+PREPROCESSING = LOADER_SCALE  # loader kind -> scale; the full record is for_loader(kind, shape)
 
 
 @dataclass
@@ -117,10 +111,12 @@ class Dataset:
 
 def load_dataset(source: str | Path, input_shape: tuple[int, ...], output, *,
                  validation: float | None = None, limit: int | None = None,
-                 cache: Path | None = None) -> Dataset:
+                 cache: Path | None = None, progress=None, model: str | None = None) -> Dataset:
     """Load, check and split the data set ``source`` for a model of ``input_shape``/``output``.
 
-    ``output`` is the spec's :class:`~cnncompile.frontend.OutputSpec`.
+    ``output`` is the spec's :class:`~cnncompile.frontend.OutputSpec`. ``progress(done,
+    total)`` follows the first decoding of an image folder. ``model`` names a model whose input
+    is fixed (an exported one): a shape mismatch then names it instead of suggesting --input.
 
     Raises:
         DataError: naming the file or folder, for a missing or empty source, a corrupt file or
@@ -144,16 +140,16 @@ def load_dataset(source: str | Path, input_shape: tuple[int, ...], output, *,
             kind = "idx" if is_idx_folder(folder) else "images"
     validation = DEFAULT_VALIDATION if validation is None else validation
     if kind == "images":
-        data = _from_images(folder, label, input_shape, output, validation, cache)
+        data = _from_images(folder, label, input_shape, output, validation, cache, progress)
     else:
-        data = _from_arrays(folder, kind, label, input_shape, output, validation)
+        data = _from_arrays(folder, kind, label, input_shape, output, validation, model)
     if limit is not None and limit < len(data.train):
         data.train = data.train.take(slice(0, limit))
     return data
 
 
-def _from_images(root: Path, label: str, shape, output, validation, cache) -> Dataset:
-    x, scan, cached = load_folder(root, tuple(shape), cache)
+def _from_images(root: Path, label: str, shape, output, validation, cache, progress) -> Dataset:
+    x, scan, cached = load_folder(root, tuple(shape), cache, progress)
     if len(output.heads) != len(scan.names):
         raise DataError(f"{label}: the {scan.layout} layout gives {len(scan.names)} head(s) but "
                         f"the spec's output has {len(output.heads)}")
@@ -164,13 +160,14 @@ def _from_images(root: Path, label: str, shape, output, validation, cache) -> Da
                             f"but the spec's output has {head.size}")
     y = scan.y
     train, val, test = textbook_split(len(x), validation)
-    s = PREPROCESSING["images"]["scale"]
+    pre = for_loader("images", shape)
+    s = pre.scale
     return Dataset(label, "images", Split(x[train], y[train], s), Split(x[val], y[val], s),
-                   Split(x[test], y[test], s), _names(output, scan.names),
-                   PREPROCESSING["images"], cached)
+                   Split(x[test], y[test], s), _names(output, scan.names), pre.to_dict(), cached)
 
 
-def _from_arrays(path: Path, kind: str, label: str, shape, output, validation) -> Dataset:
+def _from_arrays(path: Path, kind: str, label: str, shape, output, validation,
+                 model: str | None = None) -> Dataset:
     if kind == "idx":
         arrays = load_idx_folder(path)
         parts = {k: arrays.get(k) for k in ("train_x", "train_y", "test_x", "test_y")}
@@ -178,20 +175,21 @@ def _from_arrays(path: Path, kind: str, label: str, shape, output, validation) -
     else:
         parts = _read_npz(path)
         known = None
-    x = _fit_inputs(parts["train_x"], shape, label)
+    x = _fit_inputs(parts["train_x"], shape, label, model)
     y = _fit_labels(parts["train_y"], output, label, exact=kind == "idx")
-    scale = PREPROCESSING[kind]["scale"]
+    pre = for_loader(kind, shape)
+    scale = pre.scale
     if parts["test_x"] is None:
         train, val, test = textbook_split(len(x), validation)
         splits = [Split(x[i], y[i], scale) for i in (train, val, test)]
     else:
-        xt = _fit_inputs(parts["test_x"], shape, label + " (test)")
+        xt = _fit_inputs(parts["test_x"], shape, label + " (test)", model)
         yt = _fit_labels(parts["test_y"], output, label + " (test)", exact=False)
         train, val = holdout_split(len(x), validation)
         splits = [Split(x[train], y[train], scale), Split(x[val], y[val], scale),
                   Split(xt, yt, scale)]
     return Dataset(label, kind, *splits, _names(output, _numbered(output, known)),
-                   PREPROCESSING[kind])
+                   pre.to_dict())
 
 
 def textbook_split(n: int, validation: float = DEFAULT_VALIDATION):
@@ -263,7 +261,8 @@ def _read_npz(path: Path) -> dict:
             "test_x": arrays.get("x_test"), "test_y": arrays.get("y_test")}
 
 
-def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str) -> np.ndarray:
+def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
+                model: str | None = None) -> np.ndarray:
     """``x`` reshaped to [N, *shape]: [N, H, W] gains C = 1, and a vector input flattens."""
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{label}: inputs must be numbers. Received: dtype {x.dtype}")
@@ -274,6 +273,9 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str) -> np.ndarray
         fitted = x[..., None]
     elif len(shape) == 1 and math.prod(sample) == shape[0]:
         fitted = x.reshape(len(x), -1)
+    elif model is not None:  # an exported model's input is fixed: --input cannot help
+        raise DataError(f"{label}: samples are {list(sample)} but {model} takes "
+                        f"{list(shape)}; give it data of that shape")
     else:
         hint = ",".join(map(str, sample + ((1,) if len(sample) == 2 else ())))
         raise DataError(f"{label}: samples are {list(sample)} but the spec's input is "

@@ -1,8 +1,10 @@
 """Evaluation around one callable, so a spec + checkpoint and an ONNX model share every figure.
 
 A *predictor* maps a float32 batch [N, *input_shape] to ``{head name: probabilities [N, K]}``
-(softmax per head; [N, 2] or [N, 1] for a binary output). :func:`engine_predictor` builds one
-from the NumPy engine; ``cnncompile.runtime.OnnxModel.predict`` is one already.
+(decoded by :mod:`cnncompile.artifacts.heads`: softmax per head, [N, 2] for a binary output).
+:func:`engine_predictor` builds one from the NumPy engine; ``cnncompile.runtime.OnnxModel
+.predict`` is one already. Both refuse NaN or infinity, naming the source (input data, weights,
+batch-norm statistics, or the model's outputs), so no figure is computed from it.
 """
 
 from __future__ import annotations
@@ -12,22 +14,52 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..artifacts.heads import check_finite, head_probabilities, split_heads
+from ..errors import DataError
 from .data import Split
-from .metrics import confusion_matrix, head_probabilities, label_columns, per_class_table
+from .metrics import confusion_matrix, label_columns, per_class_table
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
-def engine_predictor(graph, params: dict[str, np.ndarray]) -> Predictor:
-    """A predictor running ``graph`` with ``params`` in inference mode on the NumPy engine."""
+def engine_predictor(graph, params: dict[str, np.ndarray], source: str = "the model"
+                     ) -> Predictor:
+    """A predictor running ``graph`` with ``params`` in inference mode on the NumPy engine.
+
+    Raises (when called):
+        DataError: NaN or infinity in the inputs or the outputs, naming the cause.
+    """
     from ..engine import Executor
 
     ex = Executor(graph)
 
     def predict(x: np.ndarray) -> dict[str, np.ndarray]:
-        return head_probabilities(graph.heads, ex.forward(params, x, training=False))
+        if not np.isfinite(x).all():
+            raise DataError("the input data holds NaN or infinite values; the model was not "
+                            "run on it")
+        with np.errstate(all="ignore"):  # non-finite outputs are checked and named below
+            logits = ex.forward(params, x, training=False)
+        try:
+            check_finite(split_heads(graph.heads, logits), source)
+        except DataError as e:
+            raise DataError(f"{e}; {nonfinite_cause(params)}") from None
+        return head_probabilities(graph.heads, logits)
 
     return predict
+
+
+def nonfinite_cause(params: dict[str, np.ndarray]) -> str:
+    """Why finite inputs gave NaN: a weight that is not finite, a negative batch-norm variance,
+    else an overflow inside the model."""
+    for name, a in params.items():
+        if not np.isfinite(a).all():
+            kind = "batch-norm statistics" if name.endswith((".mean", ".var")) else "weights"
+            return f"cause: the {kind} `{name}` hold NaN or infinity"
+    for name, a in params.items():
+        if name.endswith(".var") and (a < 0).any():
+            return (f"cause: the batch-norm statistics `{name}` hold a negative variance "
+                    f"({float(a.min()):.3g})")
+    return "cause: the weights are finite, so values overflow inside the model"
 
 
 @dataclass
@@ -57,11 +89,6 @@ class Evaluation:
         }
 
 
-def _binary_columns(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, np.float64)
-    return np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p
-
-
 def predict_all(predict: Predictor, split: Split, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Probabilities per head for every sample of ``split``, in batches."""
     parts: dict[str, list[np.ndarray]] = {}
@@ -87,8 +114,7 @@ def evaluate(predict: Predictor, split: Split, heads: list[str],
     acc, conf, table, shown = {}, {}, {}, {}
     for j, head in enumerate(heads):
         p = probs[head]
-        if len(names[j]) == 2 and p.shape[1] == 1:
-            p = probs[head] = _binary_columns(p)
+        check_finite({head: p}, "the model")  # a predictor of our own checks already
         k = p.shape[1]
         pred = p.argmax(axis=1)
         acc[head] = float(np.mean(pred == y[:, j])) if len(y) else 0.0

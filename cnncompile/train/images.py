@@ -4,26 +4,33 @@
 - Office31: ``<root>/<domain>/images/<class>/*.jpg``, domains and classes sorted, two heads
   (domain, then object).
 
-Every image is decoded with Pillow, converted to RGB (C = 3) or grey (C = 1) and resized,
-squashed without cropping, to the spec's H x W with bilinear filtering; pixels stay uint8 here
-and become float32 0-255 per batch (spec-format section 8). The decoded array is written to a
-cache file keyed by the file list, sizes, modification times and target shape, so a second run
-(and every epoch) reads no JPEG.
+Every image is decoded by :func:`cnncompile.artifacts.images.decode_image` (the runtime's
+decoder too): converted to RGB (C = 3) or grey (C = 1) and resized, squashed without cropping,
+to the spec's H x W with bilinear filtering; pixels stay uint8 here and become float32 0-255
+per batch (spec-format section 8). The decoded array is written to a cache file
+(:func:`cache_dir`: ``$CNNCOMPILE_CACHE``, else ``$XDG_CACHE_HOME/cnncompile``, else
+``~/.cache/cnncompile``; one ``images-<key>.npy`` per folder and shape) keyed by the decoder's
+version, the folder's absolute path, the target shape and every file's relative name, size and
+modification time, so a second run (and every epoch) reads no JPEG. Deleting the folder only
+costs the decoding.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.images import IMAGE_SUFFIXES, decode_image, is_image_name
+from ..artifacts.text import printable
 from ..errors import DataError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the shared decoder (bit depth, EXIF orientation, alpha over black)
+Progress = Callable[[int, int], None]  # (images decoded, total); done == total ends it
 
 
 @dataclass
@@ -49,19 +56,20 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    """Image names that are not folders (a FIFO named x.jpg is listed, and refused by name)."""
+    return sorted(p for p in folder.iterdir() if not p.is_dir() and is_image_name(p))
 
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:
     classes = _subdirs(folder)
     if not classes:
-        raise DataError(f"{folder}: no class folders (expected {folder}/<class>/*.jpg)")
+        shown = printable(folder)
+        raise DataError(f"{shown}: no class folders (expected {shown}/<class>/*.jpg)")
     out = {}
     for c in classes:
         files = _images(c)
         if not files:
-            raise DataError(f"{c}: empty class folder (no {', '.join(IMAGE_SUFFIXES[:3])} ... images)")
+            raise DataError(f"{printable(c)}: empty class folder (no {', '.join(IMAGE_SUFFIXES[:3])} ... images)")
         out[c.name] = files
     return out
 
@@ -73,7 +81,7 @@ def scan_folder(root: Path) -> FolderSet:
     """
     top = _subdirs(root)
     if not top:
-        raise DataError(f"{root}: empty folder: no class folders with images in it")
+        raise DataError(f"{printable(root)}: empty folder: no class folders with images in it")
     if all((d / "images").is_dir() for d in top):
         per_domain = {d.name: _class_files(d / "images") for d in top}
         classes = sorted({c for files in per_domain.values() for c in files})
@@ -93,31 +101,23 @@ def scan_folder(root: Path) -> FolderSet:
 
 
 def _cache_key(root: Path, files: list[Path], shape: tuple[int, int, int]) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{root.resolve()}|{shape}".encode())
+    # names as bytes: a file name that is not UTF-8 is still a name
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{shape}|".encode() + os.fsencode(root.resolve()))
     for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        try:
+            st = f.stat()
+        except OSError as e:
+            raise DataError(f"{printable(f)}: cannot read the image ({e.strerror})") from None
+        h.update(os.fsencode(f.relative_to(root)) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 
-def decode_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    """One image as uint8 [H, W, C], squashed to ``shape`` (C is 1 or 3)."""
-    from PIL import Image, UnidentifiedImageError
-
-    h, w, c = shape
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB" if c == 3 else "L", (w, h))  # JPEG: decode at reduced scale
-            img = img.convert("RGB" if c == 3 else "L").resize((w, h), Image.BILINEAR)
-            arr = np.asarray(img, np.uint8)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-        raise DataError(f"{path}: corrupt or unreadable image ({e})") from None
-    return arr.reshape(h, w, c)
-
-
-def load_folder(root: Path, shape: tuple[int, ...], cache: Path | None = None
-                ) -> tuple[np.ndarray, FolderSet, bool]:
+def load_folder(root: Path, shape: tuple[int, ...], cache: Path | None = None,
+                progress: Progress | None = None) -> tuple[np.ndarray, FolderSet, bool]:
     """Decode every image of ``root`` to uint8 [N, H, W, C]; returns (x, scan, from_cache).
+
+    ``progress(done, total)`` is called while decoding (not when the cache holds the array),
+    and once with ``done == total`` at the end, whether decoding finished or failed.
 
     Raises:
         DataError: for an empty folder or class folder, a corrupt image (named), or an input
@@ -137,8 +137,15 @@ def load_folder(root: Path, shape: tuple[int, ...], cache: Path | None = None
         except (OSError, ValueError):
             pass  # a damaged cache file is rebuilt below
     x = np.empty((len(scan.files), *shape), np.uint8)
-    for i, f in enumerate(scan.files):
-        x[i] = decode_image(f, shape)
+    total = len(scan.files)
+    try:
+        for i, f in enumerate(scan.files):
+            if progress is not None and i % 16 == 0:
+                progress(i, total)
+            x[i] = decode_image(f, shape)
+    finally:
+        if progress is not None:
+            progress(total, total)
     _write_cache(path, x)
     return x, scan, False
 

@@ -1,5 +1,5 @@
-"""Figures computed from predictions: per-head probabilities, accuracy, confusion, per-class table,
-and the per-epoch ``metrics.csv``.
+"""Figures computed from predictions: accuracy, confusion, per-class table, and the per-epoch
+``metrics.csv``. Per-head probabilities are :mod:`cnncompile.artifacts.heads`'.
 """
 
 from __future__ import annotations
@@ -11,29 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.files import write_text
-
-
-def head_probabilities(output, logits: np.ndarray) -> dict[str, np.ndarray]:
-    """Split the output vector into heads: softmax per head, [N, 2] for binary, raw for regression.
-
-    >>> from cnncompile.frontend import OutputSpec, Head
-    >>> out = OutputSpec("classes", (Head("a", 2), Head("b", 1)))
-    >>> {k: v.round(2).tolist() for k, v in head_probabilities(out, np.zeros((1, 3))).items()}
-    {'a': [[0.5, 0.5]], 'b': [[1.0]]}
-    """
-    logits = np.asarray(logits, np.float64)
-    if output.kind == "binary":
-        p = 0.5 * (1.0 + np.tanh(0.5 * logits[:, :1]))
-        return {output.heads[0].name: np.concatenate([1.0 - p, p], axis=1)}
-    if output.kind == "regression":
-        return {output.heads[0].name: logits}
-    out, start = {}, 0
-    for h in output.heads:
-        z = logits[:, start:start + h.size]
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        out[h.name] = z / z.sum(axis=1, keepdims=True)
-        start += h.size
-    return out
+from ..artifacts.heads import head_probabilities as head_probabilities  # re-exported
 
 
 def label_columns(y: np.ndarray, n_heads: int) -> np.ndarray:

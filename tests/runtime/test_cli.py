@@ -76,3 +76,23 @@ def test_bench_cuda_request_notes_the_cpu_fallback(models):
     assert "engine/s" not in r.stdout
     r = run("bench", models["heads"].path, "--batch", "0,x")
     assert r.exit_code == 2 and "`--batch`" in r.stderr
+
+
+def test_decode_progress_shows_only_on_a_terminal_and_ends_itself():
+    import io
+
+    from rich.console import Console
+
+    from cnncompile.cli.runtime import DecodeProgress
+
+    shown = DecodeProgress()
+    shown.console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    shown(0, 40)
+    assert shown.bar is not None and shown.bar.live.is_started
+    shown(16, 40)
+    shown(40, 40)  # the loader's final call
+    assert shown.bar is None and "decoding images" in shown.console.file.getvalue()
+    quiet = DecodeProgress()
+    quiet.console = Console(file=io.StringIO(), force_terminal=False)
+    quiet(0, 40)
+    assert quiet.bar is None and quiet.console.file.getvalue() == ""

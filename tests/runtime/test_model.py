@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 import pytest
 
+from cnncompile.artifacts.heads import head_probabilities
 from cnncompile.engine import Executor
 from cnncompile.errors import DataError
 from cnncompile.runtime import OnnxModel
 from cnncompile.runtime import session as session_mod
-from cnncompile.train.metrics import head_probabilities
 
 
 def engine_probs(m, x):
@@ -96,3 +96,18 @@ def test_cuda_falls_back_to_cpu_with_a_note(models, monkeypatch):
     assert session_mod.requested_providers("auto")[0][0] == "CUDAExecutionProvider"
     m = OnnxModel(models["images"].path, provider="auto")
     assert m.provider == "CPUExecutionProvider" and "did not start" in m.note
+
+
+def test_uint8_pixels_follow_the_recorded_scale_mean_and_std(models, tmp_path):
+    model = onnx.load(models["heads"].path)
+    for p in model.metadata_props:
+        if p.key == "preprocessing":
+            p.value = '{"scale": 0.5, "mean": [3.0], "std": [2.0]}'
+    onnx.save(model, tmp_path / "normed.onnx")
+    m = OnnxModel(tmp_path / "normed.onnx")
+    pixels = np.random.default_rng(4).integers(0, 256, (3, 8, 8, 1)).astype(np.uint8)
+    want = m.predict((pixels.astype(np.float32) * 0.5 - 3.0) / 2.0)
+    got = m.predict(pixels)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-6)
+    assert m.preprocessing.mean == (3.0,) and m.preprocessing.std == (2.0,)

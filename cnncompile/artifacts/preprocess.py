@@ -1,0 +1,170 @@
+"""The one preprocessing record: how stored samples become a model's input.
+
+The data loaders write it (into every checkpoint's ``meta["preprocessing"]``), the ONNX exporter
+copies it into the model's ``preprocessing`` metadata, and the runtime reads it back to feed
+images as training did. Model input = ``(float32(stored) * scale - mean) / std`` per channel,
+NHWC, batch first; images are decoded by :func:`cnncompile.artifacts.images.decode_image`.
+
+The JSON form keeps the keys of the records written before this module (``scale``, ``color``,
+``resize`` [H, W], ``resize_mode``, ``dtype``, ``source``), so older readers keep working, and
+:meth:`Preprocessing.from_dict` reads both those and the checkpoints' old per-loader records.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError
+
+FORMAT = 2
+RESIZE_MODE = "squash, bilinear"
+# What each data loader hands the model: IDX pixels become 0-1, image folders stay 0-255 (the
+# textbook's convention, spec-format section 8), .npz arrays are taken as they are.
+LOADER_SCALE = {"idx": 1 / 255, "images": 1.0, "npz": 1.0}
+_STORED = {"idx": "uint8 0-255", "images": "uint8 0-255", "npz": "as in the file"}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How stored samples (uint8 pixels or .npz values) become float32 model inputs.
+
+    Attributes:
+        input_shape: one sample as the model takes it: (H, W, C) or (N,).
+        kind: the loader that wrote it: idx, images, npz, or export (a record made at export
+            time without one).
+        color: RGB or L for image inputs (C = 3 or 1), else None.
+        scale: model input = stored * scale (before mean and std).
+        mean, std: per channel, or None (no normalisation).
+        resize: the resize policy of image files (``squash, bilinear``), None for arrays.
+        source: where the record came from (the loader, a checkpoint, ``assumed``).
+    """
+
+    input_shape: tuple[int, ...]
+    kind: str = "images"
+    color: str | None = None
+    scale: float = 1.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: str | None = RESIZE_MODE
+    layout: str = "NHWC"
+    source: str = "data"
+
+    def apply(self, stored: np.ndarray) -> np.ndarray:
+        """float32 model inputs from stored samples [N, *input_shape].
+
+        >>> Preprocessing((1, 1, 1), scale=0.5).apply(np.full((1, 1, 1, 1), 8, np.uint8)).item()
+        4.0
+        """
+        x = np.asarray(stored).astype(np.float32)
+        if self.scale != 1.0:
+            x *= np.float32(self.scale)
+        if self.mean is not None:
+            x -= np.asarray(self.mean, np.float32)
+        if self.std is not None:
+            x /= np.asarray(self.std, np.float32)
+        return x
+
+    @property
+    def is_image(self) -> bool:
+        """The model takes images (H, W, C with C 1 or 3)."""
+        return len(self.input_shape) == 3 and self.input_shape[2] in (1, 3)
+
+    def to_dict(self) -> dict:
+        """The JSON record (checkpoint meta, ONNX metadata), old keys included."""
+        shape = list(self.input_shape)
+        return {
+            "format": FORMAT, "kind": self.kind, "input_shape": shape, "layout": self.layout,
+            "dtype": "float32", "stored": _STORED.get(self.kind, "uint8 0-255"),
+            "color": self.color, "scale": self.scale,
+            "mean": list(self.mean) if self.mean is not None else None,
+            "std": list(self.std) if self.std is not None else None,
+            "resize": shape[:2] if self.resize and len(shape) == 3 else None,
+            "resize_mode": self.resize if len(shape) == 3 else None,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, record: object, input_shape: tuple[int, ...], where: str
+                  ) -> Preprocessing:
+        """Read a record of this format or an older one, for a model of ``input_shape``.
+
+        ``input_shape`` is what the model (its graph) takes; a record that says otherwise is
+        refused rather than believed.
+
+        Raises:
+            DataError: naming ``where``: not a JSON object, a scale that is not a positive
+                finite number, mean/std of the wrong length, or a shape other than the model's.
+        """
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: the preprocessing record must be a JSON object. "
+                            f"Received: {type(record).__name__}")
+        shape = tuple(input_shape)
+        recorded = record.get("input_shape")
+        if recorded is not None and (not isinstance(recorded, list) or tuple(recorded) != shape):
+            raise DataError(f"{where}: the preprocessing record says the input is "
+                            f"{_short(recorded)} but the model takes {list(shape)}")
+        scale = record.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not math.isfinite(scale) or scale <= 0:
+            raise DataError(f"{where}: preprocessing `scale` must be a positive number. "
+                            f"Received: {_short(scale)}")
+        channels = shape[-1] if len(shape) == 3 else 1
+        mean = _per_channel(record.get("mean"), channels, "mean", where)
+        std = _per_channel(record.get("std"), channels, "std", where)
+        if std is not None and min(std) <= 0:
+            raise DataError(f"{where}: preprocessing `std` must be positive. Received: {list(std)}")
+        color = {1: "L", 3: "RGB"}.get(channels) if len(shape) == 3 else None
+        mode = record.get("resize_mode")
+        resize = RESIZE_MODE if len(shape) == 3 and mode in (None, RESIZE_MODE) else None
+        kind = record.get("kind") if record.get("kind") in LOADER_SCALE else "export"
+        return cls(shape, kind, color, float(scale), mean, std, resize,
+                   str(record.get("layout", "NHWC")), str(record.get("source", "recorded")))
+
+
+def for_loader(kind: str, input_shape: tuple[int, ...]) -> Preprocessing:
+    """The record of what the ``kind`` loader (idx, images, npz) hands a model of ``input_shape``.
+
+    >>> for_loader("idx", (28, 28, 1)).scale == 1 / 255
+    True
+    """
+    shape = tuple(input_shape)
+    image = len(shape) == 3 and shape[2] in (1, 3)
+    color = {1: "L", 3: "RGB"}[shape[2]] if image else None
+    return Preprocessing(shape, kind, color, LOADER_SCALE[kind],
+                         resize=RESIZE_MODE if kind == "images" else None, source=kind)
+
+
+def for_export(input_shape: tuple[int, ...], scale: float, source: str,
+               recorded: object = None) -> Preprocessing:
+    """The record an export writes: the checkpoint's own when it has one, else ``scale``'s."""
+    shape = tuple(input_shape)
+    if isinstance(recorded, dict):
+        try:
+            base = Preprocessing.from_dict(recorded, shape, "the checkpoint")
+            return Preprocessing(shape, base.kind, base.color, scale, base.mean, base.std,
+                                 RESIZE_MODE if len(shape) == 3 else None, source=source)
+        except DataError:
+            pass  # an old or foreign record: the scale alone is what it told
+    color = {1: "L", 3: "RGB"}.get(shape[2]) if len(shape) == 3 else None
+    return Preprocessing(shape, "export", color, scale,
+                         resize=RESIZE_MODE if len(shape) == 3 else None, source=source)
+
+
+def _per_channel(value: object, channels: int, name: str, where: str) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value] * channels
+    if (not isinstance(value, list) or len(value) != channels
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)):
+        raise DataError(f"{where}: preprocessing `{name}` must be {channels} finite number(s). "
+                        f"Received: {_short(value)}")
+    return tuple(float(v) for v in value)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
