@@ -34,6 +34,17 @@ class Augment(str, Enum):
     flip_cutout = "flip_cutout"
 
 
+class Backend(str, Enum):
+    numpy = "numpy"
+    torch = "torch"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
@@ -91,6 +102,13 @@ def train(
     log_format: LogFormat = typer.Option(LogFormat.rich, "--log-format",
                                          help="rich (progress bar), textbook (its exact report "
                                          "lines) or json (one object per line)."),
+    backend: Optional[Backend] = typer.Option(
+        None, "--backend", help="numpy: the textbook's engine; torch: the same model on "
+        "PyTorch (extra cnncompile[torch]) [spec, else numpy]."),
+    device: Optional[Device] = typer.Option(None, "--device", help="torch: auto (a GPU when "
+                                            "present), cpu or cuda [auto]."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="torch: processes on "
+                                          "this machine sharing each global batch [1]."),
 ) -> None:
     """Train a spec in NumPy, with a checkpoint every epoch, curves and a test report.
 
@@ -106,7 +124,6 @@ def train(
     from ..ir import lower
     from ..train import (
         TrainConfig,
-        Trainer,
         TrainingInterrupted,
         check_fits,
         choose_run_dir,
@@ -115,12 +132,14 @@ def train(
         load_resume,
     )
     from ..train.run import clear_run
+    from ..train.torch_loop import make_trainer
     from .common import load_spec_cli
 
     flags = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
              "optimizer": optimizer, "l1_decay": l1, "l2_decay": l2, "seed": seed,
              "init": init, "lr_schedule": lr_schedule, "augment": augment, "limit": limit,
              "report": report, "label_smoothing": label_smoothing}
+    flags.update(backend=backend, device=device, workers=workers)
     flags = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items()}
     name = load_spec_cli(spec, input, classes).name
     if resume and overwrite:
@@ -142,7 +161,14 @@ def train(
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
                            limit=config.limit)
     display = Display(log_format, sp.name, config.report)
-    trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
+    trainer = make_trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt,
+                           source=data)
+    if not trainer.engine.writes:  # a torchrun worker other than rank 0: rank 0 reports
+        try:
+            trainer.fit()
+        finally:
+            trainer.engine.close()
+        return
     display.start(trainer, run_dir, resumed=ckpt is not None)
     try:
         trainer.fit()
@@ -152,6 +178,7 @@ def train(
         raise typer.Exit(130) from None
     finally:
         display.stop()
+        trainer.engine.close()
     display.end(trainer, finish(trainer))
 
 

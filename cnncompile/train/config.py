@@ -29,6 +29,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     validation: float = 0.05
     limit: int | None = None
+    # where training runs (the torch backend: train/torch_loop.py)
+    backend: str = "numpy"  # numpy | torch
+    device: str = "auto"  # auto | cpu | cuda (torch only)
+    workers: int = 1  # processes on this machine (torch only)
 
     @classmethod
     def from_sources(cls, spec_train: dict, flags: dict) -> TrainConfig:

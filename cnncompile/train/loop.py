@@ -117,9 +117,11 @@ class Trainer:
     """
 
     def __init__(self, spec, graph, data: Dataset, config: TrainConfig, run_dir: Path,
-                 hooks: TrainHooks | None = None, resume: Checkpoint | None = None):
-        from ..engine import Executor, init_params
+                 hooks: TrainHooks | None = None, resume: Checkpoint | None = None,
+                 engine=None):
+        from ..engine import init_params
         from ..engine.optim import make_optimizer
+        from .step_engine import NumpyEngine
 
         check_augment(config.augment, graph.input_shape)
         if config.label_smoothing and graph.heads.kind != "classes":
@@ -128,20 +130,23 @@ class Trainer:
         self.spec, self.graph, self.data, self.config = spec, graph, data, config
         self.run_dir = Path(run_dir)
         self.hooks = hooks or TrainHooks()
-        self.executor = Executor(graph)
         extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
         self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
                                         config.l1_decay, config.l2_decay, **extra)
         self.heads = [h.name for h in graph.heads.heads]
         self.current: _Epoch | None = None
         self._updating = False
+        # ``engine(graph, params, optimizer)`` builds the step engine (train/step_engine.py)
+        make_engine = engine or NumpyEngine
         if resume is None:
-            self.params = init_params(graph, config.seed, config.init)
+            params = init_params(graph, config.seed, config.init)
             self.rng = np.random.default_rng([config.seed, 1])  # not the init stream
             self.epoch, self.history, self.elapsed = 0, [], 0.0
+            self.engine = make_engine(graph, params, self.optimizer)
+            self.optimizer = self.engine.optimizer
             return
         meta = resume.meta
-        self.params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
+        params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
         if resume.opt_state is not None:
             self.optimizer.load_state_dict(resume.opt_state)
         self.rng = np.random.default_rng()
@@ -157,6 +162,13 @@ class Trainer:
             p = meta["partial"]
             self.current = _Epoch(resume.perm, p["step"], p["loss_sum"], p["acc_sums"],
                                   p["seconds"])
+        self.engine = make_engine(graph, params, self.optimizer)
+        self.optimizer = self.engine.optimizer
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The current weights and running statistics as float32 arrays, by IR name."""
+        return self.engine.params
 
     @property
     def checkpoint_path(self) -> Path:
@@ -194,7 +206,7 @@ class Trainer:
                     min(cur.step * cfg.batch_size, len(self.data.train)),
                     cur.loss_sum / cur.step, {h: a / cur.step for h, a in cur.acc_sums.items()},
                     self.optimizer.lr))
-                if sigint.requested:
+                if self.engine.any_rank(sigint.requested):  # every worker stops at this step
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             cur.seconds = time.perf_counter() - started
@@ -209,25 +221,20 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.current = None
-        write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
+        if self.engine.writes:  # one process of a multi-process run writes
+            write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
         self.save()
         self.hooks.on_epoch_end(row)
 
     def _step(self, cur: _Epoch, steps: int) -> None:
-        from ..engine.losses import loss_and_grad
-
         cfg = self.config
         idx = cur.perm[cur.step * cfg.batch_size:(cur.step + 1) * cfg.batch_size]
         x = augment(self.data.train.inputs(idx), cfg.augment, self.rng)
         self._updating = True
-        logits = self.executor.forward(self.params, x, training=True, rng=self.rng)
-        res = loss_and_grad(self.graph.heads, logits, self.data.train.y[idx],
-                            cfg.label_smoothing)
+        res = self.engine.forward_loss(x, self.data.train.y[idx], cfg.label_smoothing, self.rng)
         if not math.isfinite(res.loss):
             self._diverged(f"the loss became {res.loss}", cur.step + 1)
-        grads = self.executor.backward(res.grad)
-        self.optimizer.lr = cfg.lr_at(self.epoch, cur.step, steps)
-        self.optimizer.step(self.params, grads)
+        self.engine.update(res, cfg.lr_at(self.epoch, cur.step, steps))
         self._updating = False
         cur.step += 1
         cur.loss_sum += res.loss
@@ -260,9 +267,15 @@ class Trainer:
     # -- measuring ----------------------------------------------------------------------------
     def logits(self, split) -> np.ndarray:
         """Inference logits for every sample of ``split``, in batches."""
-        parts = [self.executor.forward(self.params, split.inputs(slice(s, s + EVAL_BATCH)))
+        parts = [self.engine.logits(split.inputs(slice(s, s + EVAL_BATCH)))
                  for s in range(0, len(split), EVAL_BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, self.graph.heads.width))
+
+    def predictor(self):
+        """Inference probabilities per head from this trainer's engine (the test report)."""
+        from .metrics import head_probabilities
+
+        return lambda x: head_probabilities(self.graph.heads, self.engine.logits(x))
 
     def measure(self, split) -> tuple[float, dict[str, float]]:
         """(loss, accuracy per head) on ``split``; NaN for an empty split."""
@@ -297,6 +310,8 @@ class Trainer:
 
     def save(self, partial: _Epoch | None = None, **extra) -> Path:
         """Write the checkpoint (inside an epoch when ``partial`` is given)."""
+        if not self.engine.writes:
+            return self.checkpoint_path
         return save_checkpoint(self.checkpoint_path, self.params, self.meta(partial, **extra),
                                self.optimizer.state_dict(),
                                partial.perm if partial is not None else None)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .checkpoint import Checkpoint, read_checkpoint
-from .evaluate import Evaluation, engine_predictor, evaluate
+from .evaluate import Evaluation, evaluate
 from .loop import CHECKPOINT, Trainer
 
 RUNS_ROOT = Path("runs")
@@ -95,7 +95,7 @@ def finish(trainer: Trainer) -> RunResult:
     if graph.heads.kind == "regression":
         _, accuracy = trainer.measure(data.test)
     else:
-        ev = evaluate(engine_predictor(graph, trainer.params), data.test,
+        ev = evaluate(trainer.predictor(), data.test,
                       [h.name for h in graph.heads.heads], data.names)
         accuracy = ev.accuracy
     seconds = time.perf_counter() - t0

@@ -287,11 +287,7 @@ class GraphModule(nn.Module):
         return mean, self._all_sum((d * d).sum(dims)) / total
 
     def _all_sum(self, t: torch.Tensor) -> torch.Tensor:
-        if self.sync is None:
-            return t
-        from torch.distributed.nn.functional import all_reduce
-
-        return all_reduce(t, group=self.sync)
+        return t if self.sync is None else _AllSum.apply(t, self.sync)
 
     # -- dropout and noise --------------------------------------------------------------------
     def _draw(self, x: torch.Tensor, draw) -> torch.Tensor | None:
@@ -334,3 +330,25 @@ class GraphModule(nn.Module):
             return g
 
         return x + self._draw(x, gauss)
+
+
+class _AllSum(torch.autograd.Function):
+    """The sum over ranks; its gradient is the sum over ranks of the incoming gradients (each
+    rank's loss is its share of the global loss)."""
+
+    @staticmethod
+    def forward(ctx, t, group):
+        import torch.distributed as dist
+
+        ctx.group = group
+        out = t.clone()
+        dist.all_reduce(out, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        out = grad.clone()
+        dist.all_reduce(out, group=ctx.group)
+        return out, None
