@@ -75,13 +75,12 @@ def join_process_group(device: str, job: dict | None, workers: int) -> Workers:
     """
     import torch.distributed as dist
 
-    env = os.environ
+    env, init = os.environ, None  # None: torchrun's MASTER_ADDR and MASTER_PORT
     if "RANK" in env and int(env.get("WORLD_SIZE", "1")) > 1:  # torchrun (or Slurm + env)
         w = Workers(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", "0")))
     elif workers > 1 and job is not None:  # --workers N: this process is rank 0
         port = _free_port()
-        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0",
-                   WORLD_SIZE=str(workers), LOCAL_RANK="0")
+        init = f"tcp://127.0.0.1:{port}"  # this process's environment stays as it was
         ctx = multiprocessing.get_context("spawn")
         children = [ctx.Process(target=_worker, args=(r, workers, port, job), daemon=False)
                     for r in range(1, workers)]
@@ -92,7 +91,7 @@ def join_process_group(device: str, job: dict | None, workers: int) -> Workers:
         return Workers()
     if not dist.is_initialized():
         backend = "nccl" if resolve_device(device, w.local_rank).startswith("cuda") else "gloo"
-        dist.init_process_group(backend, rank=w.rank, world_size=w.world,
+        dist.init_process_group(backend, init_method=init, rank=w.rank, world_size=w.world,
                                 timeout=COLLECTIVE_TIMEOUT)
     return w
 

@@ -1,0 +1,120 @@
+"""`cnncompile train --backend torch`: the NumPy path's results, on one or two processes.
+
+- Two gloo workers sharing each global batch end at the weights of one process (batch norm
+  over the global batch, dropout drawn from the loop's generator, a last batch split unevenly).
+- A checkpoint trained on torch gets the same test accuracy from the NumPy engine
+  (`evaluate`) and from its ONNX export.
+- A run resumed across backends (numpy -> torch -> numpy) ends where a NumPy run ends.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch", reason="the torch backend's tests need torch (test extra)")
+
+from cnncompile.cli import app  # noqa: E402
+from cnncompile.train import read_checkpoint  # noqa: E402
+
+SPEC = """\
+name: tiny
+input: [8, 8, 1]
+output: {classes: 3}
+layers:
+  - [conv, {ksize: 3, chn: 4, actions: LBA, bias: false}]  # no bias for B to cancel
+  - [max, {stride: 2}]
+  - [dropout, {keep_prob: 0.8}]
+  - 8
+"""
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """(spec, data): 100 images whose brightest third (top, middle, bottom) is the class."""
+    rng = np.random.default_rng(0)
+    y = np.arange(100) % 3
+    x = rng.integers(0, 100, (100, 8, 8, 1))
+    for k in range(3):
+        x[y == k, 3 * k:3 * k + 3] += 120
+    np.savez(tmp_path / "toy.npz", x=x.astype(np.float32) / 255, y=y)
+    (tmp_path / "tiny.yaml").write_text(SPEC)
+    return tmp_path / "tiny.yaml", tmp_path / "toy.npz"
+
+
+def cli(*args):
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def weights(run) -> dict[str, np.ndarray]:
+    return read_checkpoint(run / "checkpoint.npz").params
+
+
+def assert_same_weights(a, b, rel: float) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        scale = max(float(np.abs(b[k]).max()), 0.1)
+        assert float(np.abs(a[k] - b[k]).max()) <= rel * scale, k
+
+
+def test_two_gloo_workers_end_at_the_one_process_weights(toy, tmp_path):
+    spec, data = toy
+    # train split 80, batch 13: six full batches and one of 2, 28 SGD steps in all
+    common = ("train", spec, "--data", data, "--epochs", 4, "--batch-size", 13,
+              "--optimizer", "sgd", "--lr", 0.05, "--backend", "torch", "--device", "cpu",
+              "--log-format", "json")
+    cli(*common, "--workers", 1, "--out", tmp_path / "one")
+    out = cli(*common, "--workers", 2, "--out", tmp_path / "two")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event"] for e in events] == ["start"] + ["epoch"] * 4 + ["test"]  # rank 0 only
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert any(k.endswith(".var") for k in one)  # running statistics are compared too
+    assert_same_weights(two, one, 1e-5)
+    assert read_checkpoint(tmp_path / "two" / "checkpoint.npz").meta["config"]["workers"] == 2
+
+
+def _test_accuracy(out: str) -> float:
+    return [json.loads(line) for line in out.splitlines()][-1]["accuracy"]["output"]
+
+
+def test_a_torch_checkpoint_evaluates_the_same_on_numpy_and_onnx(toy, tmp_path):
+    spec, data = toy
+    run = tmp_path / "run"
+    trained = _test_accuracy(cli("train", spec, "--data", data, "--epochs", 3, "--lr", 0.01,
+                                 "--backend", "torch", "--out", run, "--log-format", "json"))
+    numpy_ev = json.loads(cli("evaluate", spec, "--weights", run, "--data", data,
+                              "--format", "json"))
+    cli("export", spec, "--weights", run / "checkpoint.npz", "--out", run / "tiny.onnx")
+    onnx_ev = json.loads(cli("evaluate", run / "tiny.onnx", "--data", data, "--format", "json"))
+    assert numpy_ev["samples"] == onnx_ev["samples"] == 15
+    assert numpy_ev["accuracy"]["output"] == pytest.approx(trained, abs=1e-9)
+    assert onnx_ev["accuracy"]["output"] == pytest.approx(trained, abs=1e-9)
+    assert numpy_ev["confusion"] == onnx_ev["confusion"]
+
+
+def test_resume_across_backends_ends_where_numpy_ends(toy, tmp_path):
+    spec, data = toy
+    common = ("train", spec, "--data", data, "--lr", 0.01, "--batch-size", 16,
+              "--log-format", "json")
+    cli(*common, "--epochs", 3, "--out", tmp_path / "straight")
+    run = tmp_path / "hops"
+    cli(*common, "--epochs", 1, "--out", run)
+    cli(*common, "--epochs", 2, "--out", run, "--resume", "--backend", "torch")
+    assert read_checkpoint(run / "checkpoint.npz").meta["config"]["backend"] == "torch"
+    cli(*common, "--epochs", 3, "--out", run, "--resume", "--backend", "numpy")
+    ckpt = read_checkpoint(run / "checkpoint.npz")
+    assert ckpt.meta["epoch"] == 3 and ckpt.opt_state["kind"] == "adam"
+    assert_same_weights(ckpt.params, weights(tmp_path / "straight"), 1e-5)
+
+
+def test_workers_need_the_torch_backend(toy, tmp_path):
+    spec, data = toy
+    r = CliRunner().invoke(app, ["train", str(spec), "--data", str(data), "--workers", "2",
+                                 "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2
+    assert "--workers needs --backend torch" in r.output
