@@ -37,6 +37,10 @@ class StepEngine(Protocol):
     def params(self) -> dict[str, np.ndarray]:
         """Every parameter and running statistic, float32, under its IR name."""
 
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Replace the weights: the hook through which batch-norm statistics recalibrated
+        after training (``train/recalibrate.py``) reach the engine before the test report."""
+
     def any_rank(self, flag: bool) -> bool:
         """Whether ``flag`` is set in any process (one process: ``flag``)."""
 
@@ -70,6 +74,10 @@ class NumpyEngine:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.executor.forward(self._params, x)
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        for k, v in params.items():
+            self._params[k][...] = v
 
     def any_rank(self, flag: bool) -> bool:
         return flag

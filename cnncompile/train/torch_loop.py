@@ -146,7 +146,9 @@ class TorchEngine:
         return {k: v.astype(np.float32, copy=False) for k, v in self.module.ir_params().items()}
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace the weights (e.g. by batch-norm statistics recalibrated after training)."""
+        """Replace the weights. Hook for batch-norm recalibration after training: recalibrate
+        ``trainer.params`` (train/recalibrate.py, on rank 0 after ``close()``), then load them
+        here so the test report and the checkpoint use them."""
         self.module.load_ir_params(params)
 
     def _share(self, n: int) -> slice:
