@@ -110,7 +110,7 @@ def train(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="torch: processes on "
                                           "this machine sharing each global batch [1]."),
 ) -> None:
-    """Train a spec in NumPy, with a checkpoint every epoch, curves and a test report.
+    """Train a spec in NumPy (or PyTorch: --backend torch), with checkpoints, curves, a test report.
 
     Options come from the flags, then the spec's `train:` section, then the textbook's defaults
     (10 epochs, batch 10, Adam at 0.001). Data sets without a split of their own get the

@@ -256,6 +256,9 @@ def make_trainer(spec, graph, data, config, run_dir: Path, hooks=None, resume=No
         return Trainer(spec, graph, data, config, run_dir, hooks=hooks, resume=resume)
     from ..backends import torch as _torch_backend  # noqa: F401  (the extra's one-line error)
 
+    if config.workers > 1 and source is None:
+        raise ValueError("make_trainer: workers > 1 needs `source`, the data the workers load")
+
     job = None if source is None else {"spec": spec, "graph": graph, "data": source,
                                        "config": config, "run_dir": Path(run_dir),
                                        "resume": resume}
