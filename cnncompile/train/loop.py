@@ -185,7 +185,7 @@ class Trainer:
         with _DeferredSigint() as sigint, np.errstate(over="ignore", invalid="ignore"):
             while self.epoch < self.config.epochs:
                 self._run_epoch(sigint)
-                if sigint.requested:
+                if self.engine.any_rank(sigint.requested):
                     raise TrainingInterrupted(
                         f"interrupted after epoch {self.epoch}: saved {self.checkpoint_path}; "
                         "continue with --resume",
