@@ -106,7 +106,8 @@ def _worker(rank: int, world: int, port: int, job: dict) -> None:
     cfg, graph = job["config"], job["graph"]
     data = load_dataset(job["data"], graph.input_shape, graph.heads,
                         validation=cfg.validation, limit=cfg.limit)
-    trainer = make_trainer(job["spec"], graph, data, cfg, job["run_dir"], resume=job["resume"])
+    trainer = make_trainer(job["spec"], graph, data, cfg, job["run_dir"], resume=job["resume"],
+                           source=job["data"])  # RANK is set: it joins, starts nothing
     try:
         trainer.fit()
     except (TrainingInterrupted, DivergedError, KeyboardInterrupt):
