@@ -128,3 +128,62 @@ def test_a_diverging_torch_run_stops_with_one_line_and_keeps_no_broken_checkpoin
     assert r.exit_code == 2, r.output
     assert "training stopped" in r.output and "Try a lower --lr" in r.output
     assert not (tmp_path / "r" / "checkpoint.npz").exists()
+
+
+def _group_ends(pgid: int, seconds: float = 20.0) -> bool:
+    """Whether every process of the group exits within ``seconds`` (multiprocessing's resource
+    tracker leaves a moment after the run, when its pipe closes)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_stops_every_worker_at_the_same_step_and_resumes(tmp_path):
+    """SIGINT to the process group (a terminal's Ctrl-C) of a two-worker run: exit 130, one
+    checkpoint, no worker left behind; --resume then finishes the run."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cnncompile
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((600, 4, 4, 1), np.float32),
+             y=rng.integers(0, 2, 600))
+    (tmp_path / "s.yaml").write_text("name: s\ninput: [4, 4, 1]\noutput: {classes: 2}\n"
+                                     "layers: [4, batch_normal]\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(cnncompile.__file__).parents[1]))
+    args = [sys.executable, "-m", "cnncompile", "train", str(tmp_path / "s.yaml"), "--data",
+            str(tmp_path / "d.npz"), "--out", str(tmp_path / "run"), "--log-format", "json",
+            "--batch-size", "2", "--backend", "torch", "--device", "cpu", "--workers", "2"]
+    proc = subprocess.Popen(args + ["--epochs", "50"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    events = [json.loads(proc.stdout.readline()) for _ in range(2)]  # start, epoch 1
+    assert events[1]["event"] == "epoch" and events[1]["epoch"] == 1
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert _group_ends(proc.pid), "a started worker outlived the run"
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    mid = re.search(r"interrupted at epoch (\d+), step (\d+)/240", err)
+    if mid:
+        assert (ckpt.meta["epoch"] + 1, ckpt.meta["step"]) == tuple(map(int, mid.groups()))
+    else:
+        assert re.search(r"interrupted after epoch (\d+)", err), err
+        assert ckpt.meta["step"] == 0
+    epochs = ckpt.meta["epoch"] + 1
+    done = subprocess.run(args + ["--epochs", str(epochs), "--resume"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read_checkpoint(tmp_path / "run" / "checkpoint.npz").meta["epoch"] == epochs
