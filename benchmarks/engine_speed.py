@@ -1,7 +1,7 @@
 """Training and inference throughput of the NumPy engine against PyTorch CPU on the same models.
 
 For each (spec, batch) both frameworks run the same architecture (PyTorch's is built from the
-same IR graph, with the same weights: tests/engine/torch_graph.py) on the same data, with the
+same IR graph, with the same weights: cnncompile.backends.torch) on the same data, with the
 same number of threads: a training step is forward, softmax cross-entropy, backward and an Adam
 update; inference is a forward pass without gradients. Rounds of the two alternate so that
 background load hits both alike; each figure is the median over rounds, after a warm-up.
@@ -37,13 +37,9 @@ def _set_threads(n: int) -> None:
 
 
 def _load_torch_graph():
-    import importlib.util
+    from cnncompile.backends.torch import GraphModule
 
-    spec = importlib.util.spec_from_file_location(
-        "_bench_torch_graph", ROOT / "tests" / "engine" / "torch_graph.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TorchGraph
+    return GraphModule
 
 
 def _rates(fns, batch: int, rounds: int, seconds: float) -> list[tuple[float, float]]:

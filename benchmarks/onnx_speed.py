@@ -1,9 +1,9 @@
 """onnxruntime on cnncompile's export vs on torch.onnx.export of the same network, in one run.
 
-For each model the same architecture is written in PyTorch by walking the IR graph (one
-``torch.nn`` module per node, the way a PyTorch user writes it: Conv2d with its own padding,
-BatchNorm2d, Linear, AdaptiveAvgPool2d for a global pool) and given the same weights. It takes
-the same NHWC input (one permute inside), so both graphs start with the same Transpose. Then:
+For each model the same architecture is built in PyTorch by the torch backend
+(``cnncompile.backends.torch``: F.conv2d with its own padding where the windows allow it,
+batch norm, linear) with the same weights. It takes the same NHWC input (one permute inside),
+so both graphs start with the same Transpose. Then:
 
 - ``ours/torch-onnx``: onnxruntime (CPU, default options) on our export vs on PyTorch's own
   export (legacy exporter, opset 17, constant folding); the goal is >= 0.95x;
@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-import torch.nn.functional as F
 from _env import describe, use_native_kernel
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cnncompile.backends.torch import GraphModule  # noqa: E402
 from cnncompile.engine import Executor, init_params  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
@@ -52,123 +52,20 @@ MODELS = {
     "residual_flower": ("specs/ch9/residual_flower.yaml", (64, 64, 3)),
     "resnet50": ("specs/torchvision/resnet50.yaml", (224, 224, 3)),
 }
-ACTS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,
-        "leaky_relu": lambda: nn.LeakyReLU(0.01), "swish": nn.SiLU}
-
-
 # -- the same architecture in PyTorch ------------------------------------------------------------
 
 
-def _padding(windows) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """(the op's symmetric padding, or None) and (an explicit F.pad, or None) for IR windows.
-
-    A PyTorch user passes ``padding=p`` when p cells before the input give the same windows:
-    window j starts at s*j - p, and PyTorch fits no extra output cell.
-    """
-    ok = all(w.pad_lo >= 0 and (w.size + 2 * w.pad_lo - w.kernel) // w.stride + 1 == w.out
-             for w in windows)
-    if ok:
-        return tuple(w.pad_lo for w in windows), None
-    wh, ww = windows
-    return None, (ww.pad_lo, ww.pad_hi, wh.pad_lo, wh.pad_hi)
-
-
-class Windowed(nn.Module):
-    """A conv or pool, preceded by an explicit pad (negative: crop) only when it needs one."""
-
-    def __init__(self, op: nn.Module, pad: tuple[int, int, int, int] | None, fill: float):
-        super().__init__()
-        self.op, self.pad, self.fill = op, pad, fill
-
-    def forward(self, x):
-        if self.pad is not None:
-            x = F.pad(x, self.pad, value=self.fill)
-        return self.op(x)
-
-
-def _module(n, graph, params) -> nn.Module | None:
-    """The torch module of one IR node, holding its parameters; None for graph-level ops."""
-    a = n.attrs
-    if n.op in ("conv", "max_pool", "avg_pool"):
-        padding, pad = _padding(a.windows)
-        k, s = [w.kernel for w in a.windows], [w.stride for w in a.windows]
-        if n.op == "conv":
-            cin = graph[n.inputs[0]].shape[2]
-            op = nn.Conv2d(cin, a.cout, k, s, padding or 0, groups=a.groups, bias=a.bias)
-            kernel = params[f"{n.name}.kernel"].transpose(3, 2, 0, 1)
-            op.weight.data = torch.from_numpy(np.ascontiguousarray(kernel))
-            if a.bias:
-                op.bias.data = torch.from_numpy(params[f"{n.name}.bias"].copy())
-        elif all(w.out == 1 and w.kernel == w.size and not w.pad_lo for w in a.windows):
-            op = nn.AdaptiveAvgPool2d(1) if n.op == "avg_pool" else nn.AdaptiveMaxPool2d(1)
-            pad = None
-        elif n.op == "max_pool":
-            op = nn.MaxPool2d(k, s, padding or 0)
-        else:
-            op = nn.AvgPool2d(k, s, padding or 0, count_include_pad=a.count_pad)
-        return Windowed(op, pad, float("-inf") if n.op == "max_pool" else 0.0)
-    if n.op == "dense":
-        w = params[f"{n.name}.weight"]
-        src = graph[n.inputs[0]]
-        if src.op == "flatten" and len(graph[src.inputs[0]].shape) == 3:
-            h, wd, c = graph[src.inputs[0]].shape  # torch flattens C, H, W
-            w = w.reshape(h, wd, c, -1).transpose(2, 0, 1, 3).reshape(h * wd * c, -1)
-        op = nn.Linear(w.shape[0], w.shape[1], bias=a.bias)
-        op.weight.data = torch.from_numpy(np.ascontiguousarray(w.T))
-        if a.bias:
-            op.bias.data = torch.from_numpy(params[f"{n.name}.bias"].copy())
-        return op
-    if n.op == "batch_norm":
-        c = n.shape[-1]
-        bn = (nn.BatchNorm2d if len(n.shape) == 3 else nn.BatchNorm1d)(
-            c, eps=a.epsilon, affine=a.rescale)
-        bn.running_mean.data = torch.from_numpy(params[f"{n.name}.mean"].copy())
-        bn.running_var.data = torch.from_numpy(params[f"{n.name}.var"].copy())
-        if a.rescale:
-            bn.weight.data = torch.from_numpy(params[f"{n.name}.scale"].copy())
-            bn.bias.data = torch.from_numpy(params[f"{n.name}.shift"].copy())
-        return bn
-    if n.op == "act":
-        return ACTS[a.func]()
-    if n.op in ("dropout", "noise", "flatten"):
-        return nn.Flatten() if n.op == "flatten" else nn.Identity()
-    return None
-
-
 class TorchNet(nn.Module):
-    """An IR graph as torch modules; ``forward(x_nhwc)`` returns the per-head probabilities."""
+    """The torch backend's module of the IR graph, returning per-head probabilities as our
+    export does."""
 
     def __init__(self, graph, params):
         super().__init__()
-        self.graph = graph
-        self.layers = nn.ModuleDict()
-        self.keys = {}
-        for i, n in enumerate(graph):
-            m = _module(n, graph, params)
-            if m is not None:
-                self.keys[n.name] = f"n{i}"
-                self.layers[f"n{i}"] = m
+        self.net = GraphModule(graph, params)
+        self.sizes = [h.size for h in graph.heads.heads]
 
     def forward(self, x):
-        values = {}
-        for n in self.graph:
-            if n.op == "input":
-                y = x.permute(0, 3, 1, 2) if x.dim() == 4 else x
-            elif n.op == "concat":
-                y = torch.cat([values[i] for i in n.inputs], 1)
-            elif n.op == "add":
-                y = values[n.inputs[0]]
-                for i in n.inputs[1:]:
-                    y = y + values[i]
-            elif n.op == "tile":
-                v = values[n.inputs[0]]
-                y = v.repeat(1, n.attrs.reps, *([1] * (v.dim() - 2)))
-            else:
-                y = self.layers[self.keys[n.name]](values[n.inputs[0]])
-            values[n.name] = y
-        logits = values[self.graph.output]
-        sizes = [h.size for h in self.graph.heads.heads]
-        return tuple(torch.softmax(z, 1) for z in torch.split(logits, sizes, 1))
+        return tuple(torch.softmax(z, 1) for z in torch.split(self.net(x), self.sizes, 1))
 
 
 # -- measurements ----------------------------------------------------------------------------------

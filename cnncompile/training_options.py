@@ -250,6 +250,15 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("bn_recalibrate", bool, True, "After training, recompute batch-norm running "
                 "statistics from the training data with the final weights (precise BN); off "
                 "keeps the textbook's running averages.", extension=True),
+    # where training runs: the same model and loop on another engine (train/torch_loop.py)
+    TrainOption("backend", str, "numpy", "numpy: the textbook's engine; torch: the same model "
+                "on PyTorch (the extra cnncompile[torch]), for a GPU or several processes.",
+                choices=("numpy", "torch"), in_spec=False, extension=True),
+    TrainOption("device", str, "auto", "torch: auto (a GPU when present), cpu or cuda.",
+                choices=("auto", "cpu", "cuda"), in_spec=False, extension=True),
+    TrainOption("workers", int, 1, "torch: processes on this machine sharing each global batch "
+                "(gloo on CPUs, NCCL on GPUs); --batch-size stays the global batch.", low=1,
+                in_spec=False, extension=True),
 )
 
 OPTIONS_BY_NAME: dict[str, TrainOption] = {o.name: o for o in OPTIONS}

@@ -60,7 +60,7 @@ def train(
                                          "lines) or json (one object per line)."),
     **options,
 ) -> None:
-    """Train a spec in NumPy, with a checkpoint every epoch, curves and a test report.
+    """Train a spec in NumPy (or PyTorch: --backend torch), with checkpoints, curves, a test report.
 
     Options come from the flags, then the spec's `train:` section, then the textbook's defaults
     (10 epochs, batch 10, Adam at 0.001). Data sets without a split of their own get the
@@ -77,7 +77,6 @@ def train(
     from ..ir import lower
     from ..train import (
         TrainConfig,
-        Trainer,
         TrainingInterrupted,
         check_fits,
         choose_run_dir,
@@ -86,6 +85,7 @@ def train(
         load_resume,
     )
     from ..train.run import clear_run
+    from ..train.torch_loop import make_trainer
     from .common import load_spec_cli
 
     flags = options  # every training option's flag value, None when not given
@@ -117,11 +117,21 @@ def train(
     check_memory(graph, min(config.batch_size, len(dataset.train)), True, config.optimizer,
                  "training", "lower --batch-size")
     display = Display(log_format, sp.name, config.report)
-    trainer = Trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt)
+    trainer = make_trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt,
+                           source=data)
+    if not trainer.engine.writes:  # a torchrun worker other than rank 0: rank 0 reports
+        try:
+            trainer.fit()
+        finally:
+            trainer.engine.close()
+        return
     display.start(trainer, run_dir, resumed=ckpt is not None)
     _batch_norm_notes(graph, config, trainer.steps_per_epoch(), log_format)
     try:
-        trainer.fit()
+        try:
+            trainer.fit()
+        finally:
+            trainer.engine.close()  # the worker processes end; rank 0 tests and writes
         result = finish(trainer)
     except TrainingInterrupted as e:
         display.stop()

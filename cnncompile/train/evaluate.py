@@ -32,18 +32,29 @@ def engine_predictor(graph, params: dict[str, np.ndarray], source: str = "the mo
     from ..engine import Executor
 
     ex = Executor(graph)
+    return logits_predictor(graph.heads, lambda x: ex.forward(params, x, training=False),
+                            params, source)
+
+
+def logits_predictor(output, logits_of, params: dict[str, np.ndarray],
+                     source: str = "the model") -> Predictor:
+    """A predictor from any ``logits_of(x)`` (either step engine), its outputs checked finite.
+
+    Raises (when called):
+        DataError: NaN or infinity in the inputs or the outputs, naming the cause.
+    """
 
     def predict(x: np.ndarray) -> dict[str, np.ndarray]:
         if not np.isfinite(x).all():
             raise DataError("the input data holds NaN or infinite values; the model was not "
                             "run on it")
         with np.errstate(all="ignore"):  # non-finite outputs are checked and named below
-            logits = ex.forward(params, x, training=False)
+            logits = logits_of(x)
         try:
-            check_finite(split_heads(graph.heads, logits), source)
+            check_finite(split_heads(output, logits), source)
         except DataError as e:
             raise DataError(f"{e}; {nonfinite_cause(params)}") from None
-        return head_probabilities(graph.heads, logits)
+        return head_probabilities(output, logits)
 
     return predict
 

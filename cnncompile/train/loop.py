@@ -19,6 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -141,9 +142,11 @@ class Trainer:
     """
 
     def __init__(self, spec, graph, data: Dataset, config: TrainConfig, run_dir: Path,
-                 hooks: TrainHooks | None = None, resume: Checkpoint | None = None):
-        from ..engine import Executor, init_params
+                 hooks: TrainHooks | None = None, resume: Checkpoint | None = None,
+                 engine=None):
+        from ..engine import init_params
         from ..engine.optim import make_optimizer
+        from .step_engine import NumpyEngine
 
         check_augment(config.augment, graph.input_shape)
         if config.label_smoothing and graph.heads.kind != "classes":
@@ -152,21 +155,24 @@ class Trainer:
         self.spec, self.graph, self.data, self.config = spec, graph, data, config
         self.run_dir = Path(run_dir)
         self.hooks = hooks or TrainHooks()
-        self.executor = Executor(graph)
         extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
         self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
                                         config.l1_decay, config.l2_decay, **extra)
         self.heads = [h.name for h in graph.heads.heads]
         self.current: _Epoch | None = None
         self._updating = False
+        # ``engine(graph, params, optimizer)`` builds the step engine (train/step_engine.py)
+        make_engine = engine or NumpyEngine
         if resume is None:
-            self.params = init_params(graph, config.seed, config.init)
+            params = init_params(graph, config.seed, config.init)
             self.rng = np.random.default_rng([config.seed, 1])  # not the init stream
             self.epoch, self.history, self.elapsed = 0, [], 0.0
+            self.engine = make_engine(graph, params, self.optimizer)
+            self.optimizer = self.engine.optimizer
             return
         meta = resume.meta
         self._check_same_steps(meta)
-        self.params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
+        params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
         if resume.opt_state is not None:
             self.optimizer.load_state_dict(resume.opt_state)
         self.rng = np.random.default_rng()
@@ -182,6 +188,13 @@ class Trainer:
             p = meta["partial"]
             self.current = _Epoch(resume.perm, p["step"], p["loss_sum"], p["acc_sums"],
                                   p["seconds"])
+        self.engine = make_engine(graph, params, self.optimizer)
+        self.optimizer = self.engine.optimizer
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The current weights and running statistics as float32 arrays, by IR name."""
+        return self.engine.params
 
     def _check_same_steps(self, meta: dict) -> None:
         """Refuse a resume whose steps would differ from the run's: batch, limit, data."""
@@ -219,7 +232,7 @@ class Trainer:
         with _DeferredSignals() as signals, np.errstate(over="ignore", invalid="ignore"):
             while self.epoch < self.config.epochs:
                 self._run_epoch(signals)
-                if signals.requested:
+                if self.engine.any_rank(signals.requested):
                     raise TrainingInterrupted(
                         f"{signal_word(signals.signum)} after epoch {self.epoch}: saved "
                         f"{self.checkpoint_path}; continue with --resume",
@@ -246,14 +259,14 @@ class Trainer:
                     min(cur.step * cfg.batch_size, len(self.data.train)),
                     cur.loss_sum / cur.step, {h: a / cur.step for h, a in cur.acc_sums.items()},
                     self.optimizer.lr))
-                if signals.requested:
+                if self.engine.any_rank(signals.requested):  # every worker stops at this step
                     raise KeyboardInterrupt
         except (KeyboardInterrupt, Terminated) as e:
             cur.seconds = time.perf_counter() - started
             signum = e.signum if isinstance(e, Terminated) else (signals.signum or signal.SIGINT)
             self._interrupted(cur, steps, signum)
         self._check_finite(steps)
-        val_loss, val_acc = self.measure(self.data.val, self.validation_params())
+        val_loss, val_acc = self.measure(self.data.val, self.validation_statistics())
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         row = history_row(self.epoch + 1, self.optimizer.lr, cur.loss_sum / steps,
@@ -263,24 +276,19 @@ class Trainer:
         self.epoch += 1
         self.current = None
         self.save()  # the checkpoint first: metrics.csv is never ahead of it
-        write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
+        if self.engine.writes:  # one process of a multi-process run writes
+            write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
         self.hooks.on_epoch_end(row)
 
     def _step(self, cur: _Epoch, steps: int) -> None:
-        from ..engine.losses import loss_and_grad
-
         cfg = self.config
         idx = cur.perm[cur.step * cfg.batch_size:(cur.step + 1) * cfg.batch_size]
         x = augment(self.data.train.inputs(idx), cfg.augment, self.rng)
         self._updating = True
-        logits = self.executor.forward(self.params, x, training=True, rng=self.rng)
-        res = loss_and_grad(self.graph.heads, logits, self.data.train.y[idx],
-                            cfg.label_smoothing)
+        res = self.engine.forward_loss(x, self.data.train.y[idx], cfg.label_smoothing, self.rng)
         if not math.isfinite(res.loss):
             self._diverged(f"the loss became {res.loss}", cur.step + 1)
-        grads = self.executor.backward(res.grad)
-        self.optimizer.lr = cfg.lr_at(self.epoch, cur.step, steps)
-        self.optimizer.step(self.params, grads)
+        self.engine.update(res, cfg.lr_at(self.epoch, cur.step, steps))
         self._updating = False
         cur.step += 1
         cur.loss_sum += res.loss
@@ -312,32 +320,53 @@ class Trainer:
                                   "step); continue with --resume", path, signum)
 
     # -- measuring ----------------------------------------------------------------------------
-    def validation_params(self) -> dict[str, np.ndarray]:
-        """The parameters validation runs with: batch-norm statistics recalibrated on a
-        bounded training sample unless ``bn_recalibrate`` is off (train/recalibrate.py)."""
+    @functools.cached_property
+    def executor(self):
+        """A NumPy executor of the graph: batch-norm recalibration runs on it, whatever the
+        step engine (its statistics are exact in float32 on the CPU)."""
+        from ..engine import Executor
+
+        return getattr(self.engine, "executor", None) or Executor(self.graph)
+
+    def validation_statistics(self) -> dict[str, np.ndarray]:
+        """The batch-norm statistics validation runs with: recalibrated on a bounded training
+        sample unless ``bn_recalibrate`` is off (then none: the running averages)."""
         from .recalibrate import VALIDATION_SAMPLES, recalibrated_statistics
 
         if not self.config.bn_recalibrate:
-            return self.params
+            return {}
         new, _ = recalibrated_statistics(self.executor, self.params, self.data.train,
                                          VALIDATION_SAMPLES)
-        return {**self.params, **new}
+        return new
 
-    def logits(self, split, params: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Inference logits for every sample of ``split``, in batches."""
-        params = self.params if params is None else params
-        parts = [self.executor.forward(params, split.inputs(slice(s, s + EVAL_BATCH)))
-                 for s in range(0, len(split), EVAL_BATCH)]
+    def logits(self, split, stats: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Inference logits for every sample of ``split``, in batches; ``stats`` replace the
+        running batch-norm statistics for this call only."""
+        if stats:  # validation: recalibrated batch-norm statistics in place of the running ones
+            running = {k: np.array(self.params[k]) for k in stats}
+            self.engine.load_params({**self.params, **stats})
+        try:
+            parts = [self.engine.logits(split.inputs(slice(s, s + EVAL_BATCH)))
+                     for s in range(0, len(split), EVAL_BATCH)]
+        finally:
+            if stats:
+                self.engine.load_params({**self.params, **running})
         return np.concatenate(parts) if parts else np.zeros((0, self.graph.heads.width))
 
-    def measure(self, split, params: dict[str, np.ndarray] | None = None
+    def predictor(self):
+        """Inference probabilities per head from this trainer's engine (the test report)."""
+        from .evaluate import logits_predictor
+
+        return logits_predictor(self.graph.heads, self.engine.logits, self.params)
+
+    def measure(self, split, stats: dict[str, np.ndarray] | None = None
                 ) -> tuple[float, dict[str, float]]:
         """(loss, accuracy per head) on ``split``; NaN for an empty split."""
         from ..engine.losses import loss_and_grad
 
         if len(split) == 0:
             return math.nan, {h: math.nan for h in self.heads}
-        res = loss_and_grad(self.graph.heads, self.logits(split, params), split.y)
+        res = loss_and_grad(self.graph.heads, self.logits(split, stats), split.y)
         return res.loss, res.head_accuracy
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -365,6 +394,8 @@ class Trainer:
 
     def save(self, partial: _Epoch | None = None, **extra) -> Path:
         """Write the checkpoint (inside an epoch when ``partial`` is given)."""
+        if not self.engine.writes:
+            return self.checkpoint_path
         return save_checkpoint(self.checkpoint_path, self.params, self.meta(partial, **extra),
                                self.optimizer.state_dict(),
                                partial.perm if partial is not None else None)

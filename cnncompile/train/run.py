@@ -16,7 +16,7 @@ from pathlib import Path
 from ..artifacts.files import FolderInUse, RunLock, Terminated, check_writable_dir, write_text
 from ..errors import DataError
 from .checkpoint import Checkpoint, read_checkpoint
-from .evaluate import Evaluation, engine_predictor, evaluate
+from .evaluate import Evaluation, evaluate
 from .loop import CHECKPOINT, Trainer, TrainingInterrupted, signal_word
 
 RUNS_ROOT = Path("runs")
@@ -128,7 +128,7 @@ def finish(trainer: Trainer) -> RunResult:
         if graph.heads.kind == "regression":
             _, accuracy = trainer.measure(data.test)
         else:
-            ev = evaluate(engine_predictor(graph, trainer.params), data.test,
+            ev = evaluate(trainer.predictor(), data.test,
                           [h.name for h in graph.heads.heads], data.names)
             accuracy = ev.accuracy
         seconds = time.perf_counter() - t0
@@ -154,16 +154,18 @@ def recalibrate_after_training(trainer: Trainer) -> tuple[str | None, dict | Non
     Returns (a line for the output, the record for ``test.json`` and the checkpoint's meta);
     (None, None) for a model without batch norm.
     """
-    from .recalibrate import recalibrate
+    from .recalibrate import recalibrated_statistics
 
     if not any(n.op == "batch_norm" for n in trainer.graph):
         return None, None
     if not trainer.config.bn_recalibrate:
         return ("batch-norm statistics: the training's running averages (--bn-recalibrate off)",
                 {"recalibrated": False})
-    info = recalibrate(trainer.executor, trainer.params, trainer.data.train)
+    params = trainer.params
+    new, info = recalibrated_statistics(trainer.executor, params, trainer.data.train)
     if info is None:
         return None, {"recalibrated": False}
+    trainer.engine.load_params({**params, **new})  # the test, checkpoint and export use them
     return info.describe(), info.to_json()
 
 

@@ -49,10 +49,13 @@ def gradcheck():
 
 @pytest.fixture(scope="session")
 def torch_graph():
+    """The torch backend's GraphModule (any IR graph as a PyTorch module)."""
     import torch
 
+    from cnncompile.backends.torch import GraphModule
+
     torch.set_num_threads(1)  # its thread team stalls badly on a shared, busy machine
-    return load_helper("torch_graph")
+    return GraphModule
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 torchvision-layout models (integer padding, no conv bias, batch norm, standalone activations,
 residual adds with a conv shortcut) must agree with PyTorch to 1e-4 in float32. Every small op
-case and the benchmark specs are compared too, through the generic IR-to-PyTorch builder.
+case and the benchmark specs are compared too, through the torch backend's GraphModule.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _compare(graph, torch_graph, batch=4, tol=1e-4, seed=0):
     labels = np.arange(batch) % graph.output_shape[0]
     x = np.random.default_rng(seed + 1).normal(size=(batch,) + graph.input_shape)
     x = x.astype(np.float32)
-    model = torch_graph.TorchGraph(graph, params)
+    model = torch_graph(graph, params)
     ex = Executor(graph)
 
     model.eval()
@@ -107,7 +107,7 @@ def _compare(graph, torch_graph, batch=4, tol=1e-4, seed=0):
     assert set(grads) == set(want_grads)
     for name, g in grads.items():
         assert _close(g, want_grads[name], tol), f"{name}: {np.abs(g - want_grads[name]).max()}"
-    stats = model.ir_stats()
+    stats = model.ir_params()
     for name in stats:
         if name.endswith(".mean"):
             assert _close(params[name], stats[name], tol), name
@@ -132,7 +132,7 @@ def test_every_op_case_matches_pytorch_in_float64(op_case, graph, gradcheck, tor
     params = gradcheck.random_params(g, 0)
     x = np.random.default_rng(1).normal(size=(3,) + g.input_shape)
     r = np.random.default_rng(2).normal(size=(3,) + g.output_shape)
-    model = torch_graph.TorchGraph(g, params, torch.float64)
+    model = torch_graph(g, params, torch.float64)
     ex = Executor(g, np.float64)
     y = ex.forward(params, x, training=True)
     yt = model(torch.tensor(x))
@@ -146,7 +146,7 @@ def test_every_op_case_matches_pytorch_in_float64(op_case, graph, gradcheck, tor
 def test_adam_steps_match_pytorch(graph, torch_graph):
     g = graph("[[conv, {ksize: 3, chn: 4}], 6]", "[6, 6, 2]")
     params = _params(g)
-    model = torch_graph.TorchGraph(g, params)
+    model = torch_graph(g, params)
     opt_t = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-8)
     opt = make_optimizer("adam", lr=0.01)
     ex = Executor(g)
@@ -158,9 +158,7 @@ def test_adam_steps_match_pytorch(graph, torch_graph):
         F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
         opt_t.step()
         opt.step(params, ex.backward(loss_and_grad(g.heads, ex.forward(params, x, True), y).grad))
-    model_params = {p.name: model._from_torch(g[p.name.rsplit(".", 1)[0]], p.name,
-                                              model.w(p.name).detach().numpy())
-                    for p in g.params()}
+    model_params = model.ir_params()
     for name, v in params.items():
         assert np.abs(v - model_params[name]).max() < 1e-5, name
 

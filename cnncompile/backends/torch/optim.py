@@ -1,0 +1,129 @@
+"""The engine's optimisers (``engine/optim.py``) on torch tensors, with the same state format.
+
+``torch.optim.Adam`` is not used: its weight decay is coupled (added to the gradient), while the
+textbook adds ``l2 * w + l1 * sign(w)`` to the *step direction* of kernels and weights only.
+The operations below follow the engine's line by line (per-parameter Adam step counts, eps
+added after the square root), and :meth:`TorchOptimizer.state_dict` returns exactly the
+engine's ``slot/param`` arrays in IR layouts, so a checkpoint's optimiser state resumes on
+either backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ...engine.optim import OPTIMIZERS, decays
+from ...errors import DataError
+from .module import to_ir_layout, to_torch_layout
+
+
+class TorchOptimizer:
+    """SGD, momentum or Adam over ``params`` (IR name -> parameter), updated in place.
+
+    ``lr`` may be changed between steps (schedules). ``step()`` reads each parameter's
+    ``.grad`` (a parameter without one steps with a zero gradient, as in the engine).
+    """
+
+    def __init__(self, kind: str, params: list[tuple[str, torch.nn.Parameter]], lr: float,
+                 l1: float = 0.0, l2: float = 0.0, momentum: float = 0.9, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8):
+        if kind not in OPTIMIZERS:
+            raise DataError(f"unknown optimizer. Received: optimizer={kind!r}, expected one of "
+                            f"{', '.join(OPTIMIZERS)}")
+        self.kind, self.params = kind, list(params)
+        self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
+        self.momentum, self.beta1, self.beta2, self.eps = momentum, beta1, beta2, eps
+        self.state: dict[str, dict] = {}
+
+    @classmethod
+    def like(cls, engine_optimizer, params) -> TorchOptimizer:
+        """The torch twin of an engine optimiser: same kind, options and (loaded) state."""
+        o = engine_optimizer
+        extra = {"momentum": o.momentum} if o.kind == "momentum" else {}
+        if o.kind == "adam":
+            extra = {"beta1": o.beta1, "beta2": o.beta2, "eps": o.eps}
+        opt = cls(o.kind, params, o.lr, o.l1, o.l2, **extra)
+        if o.state:
+            opt.load_state_dict(o.state_dict())
+        return opt
+
+    def zero_grad(self) -> None:
+        for _, p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter."""
+        for name, w in self.params:
+            g = torch.zeros_like(w) if w.grad is None else w.grad
+            d = self._direction(name, g)
+            if decays(name):
+                if self.l2:
+                    d += self.l2 * w
+                if self.l1:
+                    d += self.l1 * torch.sign(w)
+            d *= self.lr
+            w -= d
+
+    def _direction(self, name: str, g: torch.Tensor) -> torch.Tensor:
+        if self.kind == "sgd":
+            return g.clone()
+        s = self.state.setdefault(name, {})
+        if self.kind == "momentum":
+            v = s.setdefault("v", torch.zeros_like(g))
+            v *= self.momentum
+            v += g
+            return v.clone()
+        m = s.setdefault("m", torch.zeros_like(g))
+        v = s.setdefault("v", torch.zeros_like(g))
+        s["t"] = s.get("t", 0) + 1
+        c1 = 1 / (1 - self.beta1 ** s["t"])
+        c2 = 1 / math.sqrt(1 - self.beta2 ** s["t"])
+        d = g - m  # m += (1 - b1)(g - m)
+        d *= 1 - self.beta1
+        m += d
+        torch.mul(g, g, out=d)  # v += (1 - b2)(g^2 - v)
+        d -= v
+        d *= 1 - self.beta2
+        v += d
+        torch.sqrt(v, out=d)  # (m c1) / (sqrt(v) c2 + eps)
+        d *= c2
+        d += self.eps
+        torch.div(m, d, out=d)
+        d *= c1
+        return d
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The engine's format: ``kind`` and ``slot/param`` arrays in IR layouts."""
+        out = {"kind": np.array(self.kind)}
+        for name, slots in self.state.items():
+            for slot, a in slots.items():
+                if slot == "t":
+                    out[f"t/{name}"] = np.array(a, np.int64)
+                else:
+                    out[f"{slot}/{name}"] = np.ascontiguousarray(
+                        to_ir_layout(name, a.detach().cpu().numpy()))
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a state from :meth:`state_dict` or from the engine's optimiser."""
+        kind = str(state.get("kind", ""))
+        if kind != self.kind:
+            raise DataError(f"optimiser state is for {kind or 'an unknown optimiser'!r}, "
+                            f"not {self.kind!r}")
+        where = dict(self.params)
+        self.state = {}
+        for key, a in state.items():
+            if key == "kind":
+                continue
+            slot, _, name = key.partition("/")
+            s = self.state.setdefault(name, {})
+            if slot == "t":
+                s["t"] = int(a)
+            else:
+                w = where[name]
+                arr = np.ascontiguousarray(to_torch_layout(name, np.asarray(a)))
+                s[slot] = torch.from_numpy(arr).to(device=w.device, dtype=w.dtype)

@@ -1,0 +1,272 @@
+"""Training on the PyTorch backend: one device, or several processes with torch.distributed.
+
+The loop is ``train/loop.py``'s, unchanged; :class:`TorchEngine` is its step engine. Every
+process holds the whole data set and draws the same global batch, augmentation, dropout and
+noise from the loop's NumPy generator (so every generator stays in step and a checkpoint's RNG
+state resumes on either backend); each rank then computes rows ``np.array_split`` gives it.
+Logits are gathered so the loss (``engine/losses.py``) is the one of the global batch, batch
+norm normalises by global statistics, gradients are summed over ranks, and every rank takes the
+same optimiser step: N workers compute what one process computes with the same global batch.
+Rank 0 alone writes checkpoints, metrics and reports.
+
+``--workers N`` starts N-1 processes beside this one on this machine (gloo on CPU, NCCL on
+GPUs); under ``torchrun`` (RANK and WORLD_SIZE set) the launcher has started them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.losses import LossResult, loss_and_grad
+from ..errors import DataError
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("numpy", "torch")
+COLLECTIVE_TIMEOUT = timedelta(minutes=10)  # a worker that died stops the others by then
+
+
+@dataclass
+class Workers:
+    """This process's place in a run: rank, world size, device, and the workers it started."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    children: list = field(default_factory=list)
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def resolve_device(device: str, local_rank: int = 0) -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; ``cuda`` fails without one."""
+    import torch
+
+    if device not in DEVICES:
+        raise DataError(f"unknown device. Received: device={device!r}, expected one of "
+                        f"{', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise DataError("--device cuda: torch sees no CUDA GPU here (a CPU-only build of torch, "
+                        "or no driver); use --device cpu")
+    if device == "cpu" or not cuda:
+        return "cpu"
+    return f"cuda:{local_rank % torch.cuda.device_count()}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join_process_group(device: str, job: dict | None, workers: int) -> Workers:
+    """Join (or, with ``workers`` > 1 outside torchrun, create) the run's process group.
+
+    ``job`` is what a started worker needs to build its own trainer (see :func:`_worker`).
+    """
+    import torch.distributed as dist
+
+    env, init = os.environ, None  # None: torchrun's MASTER_ADDR and MASTER_PORT
+    if "RANK" in env and int(env.get("WORLD_SIZE", "1")) > 1:  # torchrun (or Slurm + env)
+        w = Workers(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", "0")))
+    elif workers > 1 and job is not None:  # --workers N: this process is rank 0
+        port = _free_port()
+        init = f"tcp://127.0.0.1:{port}"  # this process's environment stays as it was
+        ctx = multiprocessing.get_context("spawn")
+        children = [ctx.Process(target=_worker, args=(r, workers, port, job), daemon=False)
+                    for r in range(1, workers)]
+        for c in children:
+            c.start()
+        w = Workers(0, workers, 0, children)
+    else:
+        return Workers()
+    if not dist.is_initialized():
+        backend = "nccl" if resolve_device(device, w.local_rank).startswith("cuda") else "gloo"
+        dist.init_process_group(backend, init_method=init, rank=w.rank, world_size=w.world,
+                                timeout=COLLECTIVE_TIMEOUT)
+    return w
+
+
+def _worker(rank: int, world: int, port: int, job: dict) -> None:
+    """A started worker (rank >= 1): train the same run silently; rank 0 reports and writes."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    from .data import load_dataset
+    from .loop import DivergedError, TrainingInterrupted
+
+    cfg, graph = job["config"], job["graph"]
+    data = load_dataset(job["data"], graph.input_shape, graph.heads,
+                        validation=cfg.validation, limit=cfg.limit)
+    trainer = make_trainer(job["spec"], graph, data, cfg, job["run_dir"], resume=job["resume"],
+                           source=job["data"])  # RANK is set: it joins, starts nothing
+    try:
+        trainer.fit()
+    except (TrainingInterrupted, DivergedError, KeyboardInterrupt):
+        pass  # rank 0 saw the same and says so
+    finally:
+        trainer.engine.close()
+
+
+class TorchEngine:
+    """The step engine on the PyTorch backend (see ``train/step_engine.py``)."""
+
+    def __init__(self, graph, params: dict[str, np.ndarray], optimizer, device: str = "auto",
+                 workers: Workers | None = None, seed: int = 0):
+        import torch
+        import torch.distributed as dist
+
+        from ..backends.torch import GraphModule, TorchOptimizer
+
+        self.torch, self.graph = torch, graph
+        self.workers = workers or Workers()
+        self.device = torch.device(resolve_device(device, self.workers.local_rank))
+        torch.manual_seed(seed)  # nothing draws from it while the loop's generator is set
+        if self.workers.distributed and self.device.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers.world))
+        group = dist.group.WORLD if self.workers.distributed else None
+        self.module = GraphModule(graph, params, sync=group).to(self.device)
+        self.optimizer = TorchOptimizer.like(optimizer, self.module.named_ir_parameters())
+        self._logits = None
+        self._rows = slice(None)
+
+    @property
+    def writes(self) -> bool:
+        return self.workers.rank == 0
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return {k: v.astype(np.float32, copy=False) for k, v in self.module.ir_params().items()}
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Replace the weights. Hook for batch-norm recalibration after training: recalibrate
+        ``trainer.params`` (train/recalibrate.py, on rank 0 after ``close()``), then load them
+        here so the test report and the checkpoint use them."""
+        self.module.load_ir_params(params)
+
+    def _share(self, n: int) -> slice:
+        """This rank's rows of a batch of ``n`` (all of them in one process)."""
+        sizes = [len(b) for b in np.array_split(np.arange(n), self.workers.world)]
+        start = sum(sizes[:self.workers.rank])
+        return slice(start, start + sizes[self.workers.rank])
+
+    def _to_device(self, a: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
+
+    def _gather(self, local, n: int) -> np.ndarray:
+        """The rows of every rank, in rank order, as one NumPy array [n, width]."""
+        if not self.workers.distributed:
+            return local.detach().cpu().numpy()
+        import torch.distributed as dist
+
+        sizes = [len(b) for b in np.array_split(np.arange(n), self.workers.world)]
+        pad = self.torch.zeros((max(sizes),) + tuple(local.shape[1:]), dtype=local.dtype,
+                               device=local.device)
+        pad[:len(local)] = local.detach()
+        parts = [self.torch.empty_like(pad) for _ in sizes]
+        dist.all_gather(parts, pad)
+        return np.concatenate([p[:s].cpu().numpy() for p, s in zip(parts, sizes, strict=True)])
+
+    def forward_loss(self, x, y, label_smoothing, rng) -> LossResult:
+        from ..backends.torch import RandomSource
+
+        self._rows = self._share(len(x))
+        self.module.train()
+        self.module.random = RandomSource(rng, len(x), self._rows)
+        self._logits = self.module(self._to_device(x[self._rows]))
+        logits = self._gather(self._logits, len(x))
+        return loss_and_grad(self.graph.heads, logits, y, label_smoothing)
+
+    def update(self, result: LossResult, lr: float) -> None:
+        self.optimizer.zero_grad()
+        self._logits.backward(self._to_device(result.grad[self._rows]))
+        self._logits = None
+        if self.workers.distributed:
+            self._sum_gradients()
+        self.optimizer.lr = lr
+        self.optimizer.step()
+
+    def _sum_gradients(self) -> None:
+        """Every rank's gradient becomes the sum over ranks (the global batch's gradient)."""
+        import torch.distributed as dist
+
+        params = [p for _, p in self.optimizer.params]
+        grads = [self.torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        flat = self.torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        off = 0
+        for p, g in zip(params, grads, strict=True):
+            p.grad = flat[off:off + g.numel()].view_as(g)
+            off += g.numel()
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        rows = self._share(len(x))
+        self.module.eval()
+        with self.torch.no_grad():
+            local = self.module(self._to_device(x[rows]))
+        return self._gather(local, len(x))
+
+    def any_rank(self, flag: bool) -> bool:
+        if not self.workers.distributed:
+            return flag
+        import torch.distributed as dist
+
+        t = self.torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def close(self) -> None:
+        """Leave the process group and wait for the workers this process started."""
+        if not self.workers.distributed:
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        for c in self.workers.children:
+            c.join(timeout=60)
+            if c.is_alive():
+                c.terminate()
+        self.workers = Workers(local_rank=self.workers.local_rank)  # from now on, one process
+        self.module.sync = None
+
+
+def make_trainer(spec, graph, data, config, run_dir: Path, hooks=None, resume=None,
+                 source: str | None = None):
+    """The loop's Trainer on ``config.backend``: NumPy, or torch on ``config.device`` with
+    ``config.workers`` processes (``source``: the ``--data`` text, which started workers load).
+    """
+    from .loop import Trainer
+
+    backend = getattr(config, "backend", "numpy")
+    if backend not in BACKENDS:
+        raise DataError(f"unknown backend. Received: backend={backend!r}, expected one of "
+                        f"{', '.join(BACKENDS)}")
+    if backend == "numpy":
+        if getattr(config, "workers", 1) > 1:
+            raise DataError("--workers needs --backend torch (the NumPy engine runs in one "
+                            "process)")
+        return Trainer(spec, graph, data, config, run_dir, hooks=hooks, resume=resume)
+    from ..backends import torch as _torch_backend  # noqa: F401  (the extra's one-line error)
+
+    if config.workers > 1 and source is None:
+        raise ValueError("make_trainer: workers > 1 needs `source`, the data the workers load")
+
+    job = None if source is None else {"spec": spec, "graph": graph, "data": source,
+                                       "config": config, "run_dir": Path(run_dir),
+                                       "resume": resume}
+    workers = join_process_group(config.device, job, config.workers)
+
+    def engine(g, params, optimizer):
+        return TorchEngine(g, params, optimizer, config.device, workers, config.seed)
+
+    return Trainer(spec, graph, data, config, run_dir, hooks=hooks if workers.rank == 0 else None,
+                   resume=resume, engine=engine)
