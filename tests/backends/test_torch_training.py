@@ -123,7 +123,7 @@ def test_workers_need_the_torch_backend(toy, tmp_path):
 def test_a_diverging_torch_run_stops_with_one_line_and_keeps_no_broken_checkpoint(toy, tmp_path):
     spec, data = toy
     r = CliRunner().invoke(app, ["train", str(spec), "--data", str(data), "--backend", "torch",
-                                 "--lr", "1e12", "--optimizer", "sgd", "--epochs", "2",
+                                 "--lr", "10", "--l2", "1", "--batch-size", "2", "--optimizer", "sgd", "--epochs", "2",
                                  "--out", str(tmp_path / "r"), "--log-format", "json"])
     assert r.exit_code == 2, r.output
     assert "training stopped" in r.output and "Try a lower --lr" in r.output
