@@ -22,13 +22,13 @@ import io
 import os
 import shutil
 import signal
-import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
+from ..filekinds import special_kind
 from .text import printable
 
 # Pseudo file systems where nothing a user means to keep can be written (/dev/shm is a tmpfs).
@@ -319,11 +319,6 @@ def save_figure(fig, path: Path | str, **kwargs) -> Path:
 
 
 # -- reading ---------------------------------------------------------------------------------
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
-
-
 def _article(what: str) -> str:
     return "an" if what[:1].lower() in "aeiou" else "a"
 
@@ -343,8 +338,8 @@ def require_regular_file(path: Path | str, what: str = "file") -> os.stat_result
         raise DataError(f"{shown}: no such {what} (a part of the path is a file)") from None
     except OSError as e:
         raise DataError(f"{shown}: cannot read the {what} ({_why(e)})") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+    kind = special_kind(st.st_mode)
+    if kind is not None:
         raise DataError(f"{shown}: is {kind}, not {_article(what)} {what}")
     if _is_pseudo(Path(path)):
         raise DataError(f"{shown}: a system pseudo-file, not {_article(what)} {what}")

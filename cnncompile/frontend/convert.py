@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import CnnCompileError, DslSyntaxError
 from .options import closest
-from .source import MAX_FILE_BYTES
+from .source import read_bounded
 from .spec import NAME_RE, parse_spec
 
 MODEL_CLASSES = ("CnnBasicModel", "CnnRegModel", "CnnExtModel")
@@ -461,12 +461,7 @@ def _comma_gap(text: str, line: int, col: int) -> Pos | None:
 def read_source(path: Path) -> str:
     """The text of a Python file (its coding declaration honoured), refusing huge or binary ones."""
     shown = str(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise DslSyntaxError(f"{shown}: the file is larger than {MAX_FILE_BYTES:,} bytes")
-        data = path.read_bytes()
-    except OSError as e:
-        raise DslSyntaxError(f"{shown}: cannot read the file: {e.strerror}") from None
+    data = read_bounded(path, "Python file")
     if b"\x00" in data:
         raise DslSyntaxError(f"{shown}: this is a binary file, not Python source")
     encoding = "utf-8"

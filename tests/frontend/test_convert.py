@@ -344,7 +344,7 @@ def test_cli_exit_codes(tmp_path):
     assert result.stderr == f"error: {bad}:2:31: missing comma here (Python: invalid syntax)\n"
     assert not (tmp_path / "bad.yaml").exists()
     result = run(tmp_path / "missing.py")
-    assert result.exit_code == 2 and "cannot read the file" in result.stderr
+    assert result.exit_code == 2 and "cannot read the Python file" in result.stderr
     result = run(good, "--input", "3,x")
     assert result.exit_code == 2 and "--input" in result.stderr
 
