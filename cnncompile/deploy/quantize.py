@@ -3,9 +3,10 @@
 INT8 is onnxruntime's static quantization, calibrated on the first samples of the data set's
 training split (read by :func:`cnncompile.train.data.load_dataset`, its stored pixels prepared
 by the model's own preprocessing record, :attr:`OnnxModel.preprocessing`) with per-channel
-signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv, QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2
-kernels run fastest; docs/deploy.md gives the measurement behind the choice. FP16 is
-onnxconverter-common's converter with float32 inputs and outputs kept (``keep_io_types``).
+signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv,
+QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2 kernels run fastest;
+docs/deploy.md gives the measurement behind the choice. FP16 is onnxconverter-common's
+converter with float32 inputs and outputs kept (``keep_io_types``).
 
 The result carries the source's metadata plus :data:`QUANTIZATION_KEY`, passes
 ``onnx.checker``, and is built and measured in a temporary folder beside the target
