@@ -109,7 +109,7 @@ def test_evaluate_names_negative_batch_norm_statistics(tmp_path):
     spec, weights = _weights(tmp_path, lambda p: p["conv/bn.var"].__setitem__(0, -4.0))
     r = run("evaluate", spec, "--weights", weights, "--data", npz_data(tmp_path, (4, 4)))
     assert r.exit_code == 2, r.output
-    assert "batch-norm statistics `conv/bn.var` hold a negative variance" in r.stderr
+    assert "params.npz: batch-norm running variance `conv/bn.var` has negative values" in r.stderr
     assert r.stdout == ""
 
 
