@@ -1,8 +1,11 @@
-"""Shared fixtures: build specs and graphs from text."""
+"""Shared fixtures: build specs and graphs from text; ``ox``, the export test helpers."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,24 @@ def _graph(layers: str, input: str = "[8, 8, 3]", output: str = "{classes: 2}"):
     g = lower(parse_spec(text, "t.yaml"))
     g.lint()
     return g
+
+
+def load_export_helpers():
+    """Import ``tests/onnx_export/helpers.py`` once, as ``_onnx_export_tests_helpers``."""
+    key = "_onnx_export_tests_helpers"
+    if key not in sys.modules:
+        path = Path(__file__).parent / "onnx_export" / "helpers.py"
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.fixture(scope="session")
+def ox():
+    """tests/onnx_export/helpers.py: one-off specs, random parameters, exports."""
+    return load_export_helpers()
 
 
 @pytest.fixture

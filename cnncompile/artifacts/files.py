@@ -20,14 +20,16 @@ import errno
 import fcntl
 import io
 import os
+import shutil
 import signal
-import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
+from ..filekinds import special_kind
+from .text import printable
 
 # Pseudo file systems where nothing a user means to keep can be written (/dev/shm is a tmpfs).
 _PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -152,6 +154,14 @@ def remove_live_temp_files() -> None:
         names = list(_live)
         _live.clear()
     for name in names:
+        _remove(name)
+
+
+def _remove(name: str) -> None:
+    """Remove a temporary file or folder (a folder with all it holds); absent is fine."""
+    if os.path.isdir(name) and not os.path.islink(name):
+        shutil.rmtree(name, ignore_errors=True)
+    else:
         with contextlib.suppress(OSError):
             os.unlink(name)
 
@@ -215,6 +225,68 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
     _fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def temp_dir(beside: Path | str) -> Iterator[Path]:
+    """A fresh folder ``.NAME.tmpPID.XXXX`` beside ``beside``, removed on every way out.
+
+    Like the writer's temporary files it is registered, so a signal or the exit path removes
+    it too (with everything in it).
+
+    Raises:
+        DataError: the parent folder cannot be made or written.
+    """
+    beside = Path(beside)
+    parent = prepare_dir(beside.parent if str(beside.parent) else Path("."), "folder")
+    try:
+        tmp = tempfile.mkdtemp(prefix=f".{beside.name}.tmp{os.getpid()}.", dir=parent)
+    except OSError as e:
+        raise write_error(beside, e) from None
+    _register(tmp)
+    try:
+        yield Path(tmp)
+    finally:
+        _remove(tmp)
+        _forget(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path | str) -> Iterator[Path]:
+    """A temporary folder to fill beside ``path``; on a clean exit it takes ``path``'s place.
+
+    An existing folder at ``path`` is replaced whole (renamed aside, then removed), so readers
+    see the old folder or the new one, never a mixture; on any exception or signal the
+    temporary folder is removed and ``path`` is left as it was.
+
+    Raises:
+        DataError: ``path`` is a file or in a pseudo-file system, or the rename fails.
+    """
+    path = Path(path)
+    if _is_pseudo(path):
+        raise DataError(f"{path}: in a system pseudo-file system (/proc, /sys, /dev), not a "
+                        "folder to write")
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: exists and is not a folder")
+    with temp_dir(path) as tmp:
+        yield tmp
+        with contextlib.suppress(OSError):  # mkdtemp's 0700 would hide it from others
+            os.chmod(tmp, 0o777 & ~_UMASK)
+        old = f"{tmp}.old"
+        try:
+            if path.exists():
+                os.rename(path, old)
+            try:
+                os.rename(tmp, path)
+            finally:
+                if os.path.exists(old) and not path.exists():
+                    os.rename(old, path)  # interrupted between the renames: put it back
+        except OSError as e:
+            raise write_error(path, e) from None
+        _register(old)
+        _remove(old)
+        _forget(old)
+    _fsync_dir(path.parent)
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path."""
     with atomic_write(path, "wb") as f:
@@ -247,30 +319,47 @@ def save_figure(fig, path: Path | str, **kwargs) -> Path:
 
 
 # -- reading ---------------------------------------------------------------------------------
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+def _article(what: str) -> str:
+    return "an" if what[:1].lower() in "aeiou" else "a"
 
 
 def require_regular_file(path: Path | str, what: str = "file") -> os.stat_result:
     """``os.stat`` of ``path`` when it is a regular file; else DataError, without opening it.
 
-    A FIFO or a device is refused here, so nothing ever blocks or reads without end.
+    A FIFO or a device is refused here, so nothing ever blocks or reads without end. The path
+    is shown with control characters escaped.
     """
+    shown = printable(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such {what}") from None
+        raise DataError(f"{shown}: no such {what}") from None
     except NotADirectoryError:
-        raise DataError(f"{path}: no such {what} (a part of the path is a file)") from None
+        raise DataError(f"{shown}: no such {what} (a part of the path is a file)") from None
     except OSError as e:
-        raise DataError(f"{path}: cannot read the {what} ({_why(e)})") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-        raise DataError(f"{path}: is {kind}, not a {what}")
+        raise DataError(f"{shown}: cannot read the {what} ({_why(e)})") from None
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        raise DataError(f"{shown}: is {kind}, not {_article(what)} {what}")
     if _is_pseudo(Path(path)):
-        raise DataError(f"{path}: a system pseudo-file, not a {what}")
+        raise DataError(f"{shown}: a system pseudo-file, not {_article(what)} {what}")
     return st
+
+
+def check_file_size(path: Path | str, what: str, max_bytes: int) -> int:
+    """The size of ``path`` once :func:`require_regular_file` passes and it is 1..``max_bytes``.
+
+    Raises:
+        DataError: missing, a folder, a FIFO, device or socket, empty, or too large.
+    """
+    size = require_regular_file(path, what).st_size
+    shown = printable(path)
+    if size == 0:
+        raise DataError(f"{shown}: empty file, not {_article(what)} {what}")
+    if size > max_bytes:
+        raise DataError(f"{shown}: {size / 2**20:.0f} MiB is more than {_article(what)} {what} "
+                        f"may be ({max_bytes / 2**20:.0f} MiB)")
+    return size
 
 
 # -- signals ---------------------------------------------------------------------------------

@@ -20,14 +20,13 @@ Every failure is one :class:`~cnncompile.errors.DataError` naming the file.
 
 from __future__ import annotations
 
-import os
-import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .files import check_file_size
 from .text import printable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -36,39 +35,11 @@ MAX_IMAGE_BYTES = 256 * 2**20
 BACKGROUND = 0  # what transparent pixels become
 _EXIF_ORIENTATION = 0x0112
 _HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def is_image_name(path: Path) -> bool:
     """An image suffix and not a hidden file."""
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def check_regular_file(path: Path, what: str, max_bytes: int) -> int:
-    """The size of ``path`` after checking it is a regular file of at most ``max_bytes``.
-
-    Raises:
-        DataError: missing, a folder, a FIFO, device or socket, empty, or too large.
-    """
-    shown = printable(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{shown}: no such {what}") from None
-    except OSError as e:
-        raise DataError(f"{shown}: cannot read the {what} ({e.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{shown}: is a folder, not an {what}")
-    for test, kind in _FILE_KINDS:
-        if test(st.st_mode):
-            raise DataError(f"{shown}: is {kind}, not a regular {what}")
-    if st.st_size == 0:
-        raise DataError(f"{shown}: empty file, not an {what}")
-    if st.st_size > max_bytes:
-        raise DataError(f"{shown}: {st.st_size / 2**20:.0f} MiB is more than an {what} may be "
-                        f"({max_bytes / 2**20:.0f} MiB)")
-    return st.st_size
 
 
 def decode_image(path: Path, shape: tuple[int, int, int], *,
@@ -87,7 +58,7 @@ def decode_image(path: Path, shape: tuple[int, int, int], *,
     h, w, c = shape
     if c not in (1, 3):
         raise DataError(f"images give 1 or 3 channels; the model takes {list(shape)}")
-    check_regular_file(Path(path), "image file", max_bytes)
+    check_file_size(path, "image file", max_bytes)
     shown = printable(path)
     try:
         with warnings.catch_warnings():

@@ -38,8 +38,9 @@ def convert(
 
     Example: `cnncompile convert chap09_models.py -o specs/ch9/`
     """
+    from ..artifacts.files import write_text
     from ..errors import Location
-    from ..frontend.convert import convert_file, write_spec
+    from ..frontend.convert import check_spec, convert_file
     from ..frontend.spec import parse_input_shape
 
     shape = parse_input_shape(input, Location(path="--input")) if input else None
@@ -54,5 +55,6 @@ def convert(
         return
     for m in models:
         target = Path(output) / f"{m.name}.yaml" if as_dir else Path(output)
-        write_spec(m.text, target)
+        check_spec(m.text, target)  # a spec that does not load is never written
+        write_text(target, m.text)
         typer.echo(f"{target}: {m.cls} {m.name!r} (line {m.line})")

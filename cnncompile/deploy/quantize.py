@@ -1,31 +1,30 @@
 """INT8 and FP16 variants of an exported model, kept only when they keep its accuracy.
 
 INT8 is onnxruntime's static quantization, calibrated on the first samples of the data set's
-training split (read by :func:`cnncompile.train.data.load_dataset`, scaled as the model's
-metadata records) with per-channel signed 8-bit weights and unsigned 8-bit activations in
-QOperator form (QLinearConv, QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2
-kernels run fastest; docs/deploy.md gives the measurement behind the choice. FP16 is
-onnxconverter-common's converter with float32 inputs and outputs kept (``keep_io_types``).
+training split (read by :func:`cnncompile.train.data.load_dataset`, its stored pixels prepared
+by the model's own preprocessing record, :attr:`OnnxModel.preprocessing`) with per-channel
+signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv,
+QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2 kernels run fastest;
+docs/deploy.md gives the measurement behind the choice. FP16 is onnxconverter-common's
+converter with float32 inputs and outputs kept (``keep_io_types``).
 
 The result carries the source's metadata plus :data:`QUANTIZATION_KEY`, passes
-``onnx.checker``, and is written to a temporary file beside the target that is renamed over it
-only when its accuracy drop is within bounds; on any failure or interruption the temporary
-file is removed.
+``onnx.checker``, and is built and measured in a temporary folder beside the target
+(:func:`cnncompile.artifacts.files.temp_dir`); only when its accuracy drop is within bounds is
+it written, by the one atomic writer. On any failure or signal nothing is left behind.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.files import temp_dir, write_bytes
 from ..errors import DataError, ExportError
+from ..runtime.session import check_model_file
 
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
@@ -47,24 +46,6 @@ def quantization_label(metadata: dict) -> str | None:
         return None
     detail = metadata.get(DETAIL_KEY)
     return f"{mode} ({detail})" if detail else str(mode)
-
-
-def check_model_file(path: str | Path) -> Path:
-    """``path`` as a Path when it is a readable regular ``.onnx`` file.
-
-    Raises:
-        DataError: one line saying what is wrong with it.
-    """
-    p = Path(path)
-    if p.suffix.lower() != ".onnx":
-        raise DataError(f"{p}: expected an .onnx model file")
-    if not p.exists():
-        raise DataError(f"{p}: no such ONNX model file")
-    if not p.is_file():
-        raise DataError(f"{p}: not a regular file")
-    if not os.access(p, os.R_OK):
-        raise DataError(f"{p}: not readable (permission denied)")
-    return p
 
 
 @dataclass(frozen=True)
@@ -97,14 +78,6 @@ class QuantizeResult:
                    for h in self.float32.accuracy)
 
 
-def _output_spec(model):
-    from ..frontend.spec import Head, OutputSpec
-
-    heads = tuple(Head(name, size, tuple(labels) if labels else None)
-                  for name, size, labels in model.heads)
-    return OutputSpec(model.kind, heads)
-
-
 def _load_data(model, data: str):
     """The data set for ``model`` via the project's loader; a misfit names the model."""
     from ..train.data import load_dataset
@@ -113,25 +86,31 @@ def _load_data(model, data: str):
         raise DataError(f"{model.path}: quantize measures classification accuracy; this model "
                         "is a regression")
     try:
-        return load_dataset(data, model.input_shape, _output_spec(model))
+        return load_dataset(data, model.input_shape, model.output)
     except DataError as e:
         raise DataError(f"{model.path}: --data does not fit the model ({e})") from None
 
 
-def _as_recorded(model, split):
-    """``split`` with the input scaling the model's metadata records (stored uint8 pixels)."""
+def _stored(split, index=slice(None)) -> np.ndarray:
+    """Samples ``index`` as stored: uint8 pixels raw, for the model's own preprocessing record
+    (:meth:`OnnxModel.prepare`); other arrays as the loader hands them (model inputs already)."""
+    return split.x[index] if split.x.dtype == np.uint8 else split.inputs(index)
+
+
+def _predictor(model, split):
+    """(predict, split) for :func:`evaluate`: stored uint8 pixels go through the model's own
+    preprocessing record, other arrays are fed as the loader hands them."""
     from ..train.data import Split
 
     if split.x.dtype != np.uint8:
-        return split
-    return Split(split.x, split.y, model.scale)
+        return model.predict, split
+    return (lambda x: model.predict(model.preprocessing.apply(x))), Split(split.x, split.y)
 
 
 def _calibration_batches(model, split, n: int) -> Iterator[dict[str, np.ndarray]]:
     """Feeds of the first ``n`` samples, prepared as the model takes them."""
-    recorded = _as_recorded(model, split)
     for start in range(0, min(n, len(split)), CALIBRATION_BATCH):
-        x = recorded.inputs(slice(start, min(start + CALIBRATION_BATCH, n)))
+        x = _stored(split, slice(start, min(start + CALIBRATION_BATCH, n)))
         yield {model.input_name: model.prepare(x)}
 
 
@@ -203,31 +182,10 @@ def _measure(model_path: Path, split, heads: list[str], names, seconds: float,
     from ..train.evaluate import evaluate
 
     model = OnnxModel(model_path, provider="cpu", threads=threads)
-    ev = evaluate(model.predict, _as_recorded(model, split), heads, names)
+    predict, fed = _predictor(model, split)
+    ev = evaluate(predict, fed, heads, names)
     latency = bench_onnx(model, 1, seconds).percentile_ms(50)
     return Measured(ev.accuracy, latency, model_path.stat().st_size)
-
-
-@contextmanager
-def _temporary_beside(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, removed on every way out (SIGTERM included)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread: the finally below still cleans up
-        previous = None
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _check_options(mode: str, fmt: str, calibration: int, max_drop: float) -> None:
@@ -272,7 +230,7 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
 
     from ..runtime import OnnxModel
 
-    src = check_model_file(source)
+    src = check_model_file(source, suffix=True)
     _check_options(mode, fmt, calibration, max_drop)
     model = OnnxModel(src, provider="cpu", threads=threads)
     if model.metadata.get(QUANTIZATION_KEY):
@@ -290,10 +248,11 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
               else FP16_DETAIL)
     source_meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
     float_figures = _measure(src, test, heads, ds.names, seconds, threads)
-    with _temporary_beside(target) as tmp, tempfile.TemporaryDirectory() as work:
+    with temp_dir(target) as work:
         if mode == "int8":
-            quantize_int8(src, tmp, _calibration_batches(model, ds.train, used), Path(work), fmt)
-            q = onnx.load(str(tmp))
+            built = work / "int8.onnx"
+            quantize_int8(src, built, _calibration_batches(model, ds.train, used), work, fmt)
+            q = onnx.load(str(built))
         else:
             q = convert_fp16(onnx.load(str(src)))
         q = _with_metadata(q, source_meta, mode, detail)
@@ -302,15 +261,14 @@ def quantize_model(source: str | Path, data: str, mode: str = "int8", out: Path 
         except Exception as e:  # onnx raises several checker error types
             raise ExportError(f"{src}: the {mode} model fails onnx.checker "
                               f"({str(e).strip().splitlines()[0]})") from None
-        tmp.write_bytes(q.SerializeToString())
-        quant_figures = _measure(tmp, test, heads, ds.names, seconds, threads)
+        data_bytes = q.SerializeToString()
+        measured = write_bytes(work / "model.onnx", data_bytes)
+        quant_figures = _measure(measured, test, heads, ds.names, seconds, threads)
         result = QuantizeResult(mode, src, None, float_figures, quant_figures, len(test), used,
                                 ds.source, detail)
         if result.drop > max_drop + 1e-9:  # a drop of exactly max_drop passes
             raise ExportError(_drop_message(result, max_drop))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_bytes(target, data_bytes)
     return replace(result, path=target)
 
 

@@ -6,17 +6,17 @@ it through ``label_filename``). The configuration is built from the graph (names
 dims without the batch axis), parsed into Triton's own ``ModelConfig`` message (the
 ``tritonclient`` package: unknown fields, enum values and wrong types fail there) and checked
 back against the graph before the folder appears: it is assembled in a temporary folder inside
-REPO and renamed into place.
+REPO (:func:`cnncompile.artifacts.files.atomic_dir`, removed on any error or signal) and
+renamed into place.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts.files import atomic_dir, prepare_dir, write_bytes, write_text
 from ..errors import ExportError
 
 PLATFORM = "onnxruntime_onnx"
@@ -189,6 +189,7 @@ def write_repository(model, repo: str | Path, name: str, options: TritonOptions,
     Raises:
         ExportError: bad options or name, a config Triton's schema rejects, or one that
             disagrees with the graph; nothing is written then.
+        DataError: the repository folder cannot be made or written (naming the path).
     """
     options.validate()
     if not NAME_PATTERN.fullmatch(name):
@@ -197,22 +198,11 @@ def write_repository(model, repo: str | Path, name: str, options: TritonOptions,
     labels = label_files(heads or [], outputs)
     text = config_text(name, model, options, labels, layout)
     check_config(parse_config(text), model)
-    repo = Path(repo)
-    repo.mkdir(parents=True, exist_ok=True)
-    final = repo / name
-    tmp = repo / f".{name}.tmp{os.getpid()}"
-    old = repo / f".{name}.old{os.getpid()}"
-    try:
-        (tmp / "1").mkdir(parents=True)
-        (tmp / "1" / "model.onnx").write_bytes(model.SerializeToString())
-        (tmp / "config.pbtxt").write_text(text)
+    final = prepare_dir(repo, "Triton model repository") / name
+    with atomic_dir(final) as tmp:
+        write_bytes(tmp / "1" / "model.onnx", model.SerializeToString())
+        write_text(tmp / "config.pbtxt", text)
         for file_name, names in labels.values():
-            (tmp / file_name).write_text("".join(f"{x}\n" for x in names))
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+            write_text(tmp / file_name, "".join(f"{x}\n" for x in names))
     return Repository(final, final / "config.pbtxt", final / "1" / "model.onnx",
                       tuple(final / f for f, _ in labels.values()))

@@ -15,16 +15,14 @@ import ast
 import io
 import json
 import math
-import os
-import tempfile
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CnnCompileError, DslSyntaxError
 from .options import closest
-from .source import MAX_FILE_BYTES
-from .spec import NAME_RE, load_spec, parse_spec
+from .source import read_bounded
+from .spec import NAME_RE, parse_spec
 
 MODEL_CLASSES = ("CnnBasicModel", "CnnRegModel", "CnnExtModel")
 # positional parameters after (name, dataset, hconfigs), as the book's constructors take them
@@ -463,12 +461,7 @@ def _comma_gap(text: str, line: int, col: int) -> Pos | None:
 def read_source(path: Path) -> str:
     """The text of a Python file (its coding declaration honoured), refusing huge or binary ones."""
     shown = str(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise DslSyntaxError(f"{shown}: the file is larger than {MAX_FILE_BYTES:,} bytes")
-        data = path.read_bytes()
-    except OSError as e:
-        raise DslSyntaxError(f"{shown}: cannot read the file: {e.strerror}") from None
+    data = read_bounded(path, "Python file")
     if b"\x00" in data:
         raise DslSyntaxError(f"{shown}: this is a binary file, not Python source")
     encoding = "utf-8"
@@ -620,22 +613,13 @@ def convert_file(path: str | Path, input_shape: tuple | None = None, classes: in
     return convert_source(read_source(path), str(path), input_shape, classes, model)
 
 
-def write_spec(text: str, path: Path) -> None:
-    """Write atomically (temp file, re-read with load_spec, rename); nothing is left on failure."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise DslSyntaxError(f"{path}: cannot write: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        load_spec(tmp)
-        os.replace(tmp, path)
-    except CnnCompileError as e:
-        raise DslSyntaxError(str(e).replace(tmp, str(path))) from None
-    except OSError as e:
-        raise DslSyntaxError(f"{path}: cannot write: {e.strerror}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def check_spec(text: str, path: Path) -> None:
+    """Load ``text`` as the spec file ``path`` would be (includes resolved beside it).
+
+    The caller writes the text only after this passes, so a spec that does not load is never
+    written; the front end itself writes nothing.
+
+    Raises:
+        DslSyntaxError: located at ``path``'s line, as loading the written file would be.
+    """
+    parse_spec(text, str(path), Path(path))

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import DslSyntaxError, Location
+from ..filekinds import special_kind
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_YAML_NODES = 100_000
@@ -88,20 +89,38 @@ def placeholder_hint(lines: list[str], line_no: int) -> str | None:
     return None
 
 
-def read_text(path: Path) -> str:
-    """The file's text, refusing missing, huge, binary and non-UTF-8 files with one line."""
-    shown = str(path)
+def read_bounded(path: Path, what: str) -> bytes:
+    """The bytes of ``path`` once its stat shows a regular file of at most ``MAX_FILE_BYTES``.
+
+    A FIFO or a device is refused before it is opened (it would block or never end), and at
+    most ``MAX_FILE_BYTES + 1`` bytes are read even if the file grows meanwhile.
+
+    Raises:
+        DslSyntaxError: ``FILE: ...`` for a missing, unreadable, special or oversized file.
+    """
+    where = Location(str(path))
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        kind = special_kind(st.st_mode)
+        if kind is not None:
+            raise DslSyntaxError(f"is {kind}, not a {what}", where)
+        if st.st_size > MAX_FILE_BYTES:
+            raise DslSyntaxError(f"the file is {st.st_size:,} bytes; a {what} may be at most "
+                                 f"{MAX_FILE_BYTES:,}", where)
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        raise DslSyntaxError(f"cannot read the spec: {e.strerror}", Location(shown)) from None
-    if path.is_dir():
-        raise DslSyntaxError("is a folder, not a spec file", Location(shown))
-    if size > MAX_FILE_BYTES:
-        raise DslSyntaxError(
-            f"the file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}", Location(shown)
-        )
-    data = path.read_bytes()
+        raise DslSyntaxError(f"cannot read the {what}: {e.strerror}", where) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise DslSyntaxError(f"the file grew past {MAX_FILE_BYTES:,} bytes; a {what} may be at "
+                             f"most {MAX_FILE_BYTES:,}", where)
+    return data
+
+
+def read_text(path: Path) -> str:
+    """The spec file's text, refusing missing, special, huge, binary and non-UTF-8 files."""
+    shown = str(path)
+    data = read_bounded(path, "spec file")
     if b"\x00" in data:
         raise DslSyntaxError("this is a binary file, not a YAML spec", Location(shown))
     try:

@@ -111,17 +111,11 @@ class Parity:
 def engine_outputs(graph, params: dict[str, np.ndarray], x: np.ndarray,
                    outputs: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The engine's logits and, per head, what the exported model outputs."""
+    from ..artifacts.heads import exported_values
     from ..engine import Executor
 
     logits = Executor(graph).forward(params, x, training=False).astype(np.float64)
-    return logits, head_values(graph.heads, logits, outputs)
-
-
-def head_values(heads, logits: np.ndarray, outputs: str) -> dict[str, np.ndarray]:
-    """Split logits [N, width] per head; softmax (classes) or sigmoid (binary) unless 'logits'."""
-    from ..artifacts.heads import exported_values
-
-    return exported_values(heads, logits, outputs)
+    return logits, exported_values(graph.heads, logits, outputs)
 
 
 def with_outputs(data: bytes, names: list[str]) -> bytes:

@@ -123,7 +123,7 @@ def export_model(spec, graph, weights: Weights, out: Path | None,
         if len(graph.input_shape) == 3:
             warnings.append("input scaling not recorded: metadata says pixels are fed as float "
                             "0-255 (scale 1.0); pass --scale to change it")
-    pre = preprocessing_for(graph.input_shape, scale, source)
+    pre = preprocessing_for(graph.input_shape, scale, source, weights.meta.get("preprocessing"))
     names = weights.meta.get("class_names") if isinstance(weights.meta, dict) else None
     meta = model_metadata(spec, graph, layout=options.layout, outputs=options.outputs,
                           preprocessing=pre, weights=weights.source,

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts.images import check_regular_file
+from ..artifacts.files import check_file_size
 from ..artifacts.text import printable
 from ..errors import DataError
 
@@ -21,6 +21,21 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+
+
+def check_model_file(path: str | Path, *, suffix: bool = False) -> Path:
+    """``path`` as a Path when it is a regular, non-empty ONNX file of at most 2 GiB.
+
+    ``suffix``: also require the ``.onnx`` suffix (where a command names its output after it).
+
+    Raises:
+        DataError: one line saying what is wrong with it (a FIFO would block onnxruntime).
+    """
+    p = Path(path)
+    if suffix and p.suffix.lower() != ".onnx":
+        raise DataError(f"{printable(p)}: expected an .onnx model file")
+    check_file_size(p, "ONNX model file", MAX_MODEL_BYTES)
+    return p
 
 
 @dataclass
@@ -66,7 +81,7 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
     providers, note = requested_providers(provider)
     where = "model"
     if isinstance(model, (str, Path)):
-        check_regular_file(Path(model), "ONNX model file", MAX_MODEL_BYTES)
+        check_model_file(model)
         where, model = printable(model), str(model)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -25,6 +25,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """``fig`` written atomically as a PNG, then closed whatever happened; returns ``path``."""
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
+    return path
+
+
 def plot_curves(history: list[dict], path: Path, title: str) -> Path:
     """Loss and accuracy per epoch, train and validation, side by side."""
     plt = _pyplot()
@@ -47,11 +56,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> Path:
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    try:
-        save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str, ...]],
@@ -59,11 +64,7 @@ def plot_confusion(confusion: dict[str, np.ndarray], names: dict[str, tuple[str,
     """One confusion matrix per head (rows true, columns predicted), counts in the cells."""
     plt = _pyplot()
     fig = confusion_figure(confusion, names, title)
-    try:
-        save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def confusion_figure(confusion: dict[str, np.ndarray], names: dict[str, tuple[str, ...]],
@@ -171,8 +172,4 @@ def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
         ax.set_title("\n".join(lines), fontsize=8, color="darkgreen" if ok else "firebrick")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
-    try:
-        save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(plt, fig, path)

@@ -10,7 +10,6 @@ sample carry the ``slow`` mark (together about 60 s on 2 busy cores).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -33,22 +32,6 @@ TOLERANCE = 1e-4
 # OpenVINO 2026.4 computes MaxPool -> x*sigmoid(x) as if the swish came before the pool (right
 # only for monotonic activations): -0.0134 where the value is -0.276 on a 3-node graph.
 POOL_THEN_SWISH = {"fashion_mnist/fmnist_plain.yaml"}
-
-
-def _random_params(graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Kernels with std 1/sqrt(fan_in) (activations keep their scale); statistics off default."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for p in graph.params():
-        short = p.name.rsplit(".", 1)[1]
-        if short in ("kernel", "weight"):
-            std = 1.0 / math.sqrt(math.prod(p.shape[:-1]))
-            out[p.name] = rng.standard_normal(p.shape, dtype=np.float32) * np.float32(std)
-        elif short in ("var", "scale"):
-            out[p.name] = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
-        else:
-            out[p.name] = rng.normal(0, 0.5, p.shape).astype(np.float32)
-    return out
 
 
 def _disagreement(data: bytes, x: np.ndarray) -> float:
@@ -79,12 +62,12 @@ def _spec_param(rel: str):
 
 
 @pytest.mark.parametrize("rel", [_spec_param(r) for r in ALL])
-def test_spec_export_agrees_in_openvino(rel):
+def test_spec_export_agrees_in_openvino(rel, ox):
     spec = load_spec(SPECS / rel)
     graph = lower(spec)
     if analyze_graph(graph).totals.trainable_params > HUGE_PARAMS:
         graph = lower(load_spec(SPECS / rel, input_shape=(64, 64, spec.input_shape[2])))
-    model, _ = build_model(graph, _random_params(graph), ExportOptions(outputs="logits"))
+    model, _ = build_model(graph, ox.random_params(graph), ExportOptions(outputs="logits"))
     x = np.random.default_rng(1).uniform(0, 1, (1, *graph.input_shape)).astype(np.float32)
     assert _disagreement(model.SerializeToString(), x) <= TOLERANCE
 

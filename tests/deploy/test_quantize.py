@@ -141,7 +141,7 @@ def test_an_interruption_leaves_no_file(tmp_path, monkeypatch):
     def interrupted(path, *args):
         calls.append(path)
         if len(calls) == 2:  # while the quantized model is measured
-            assert path.exists() and path.name.startswith(".x.onnx.tmp")
+            assert path.exists() and path.parent.name.startswith(".x.onnx.tmp")
             raise KeyboardInterrupt
         return measure(path, *args)
 
@@ -155,12 +155,12 @@ def test_an_interruption_leaves_no_file(tmp_path, monkeypatch):
 def test_bad_model_files_are_one_line_errors(tmp_path):
     (tmp_path / "dir.onnx").mkdir()
     (tmp_path / "notes.txt").write_text("x")
-    cases = {tmp_path / "dir.onnx": "not a regular file",
+    cases = {tmp_path / "dir.onnx": "is a folder, not an ONNX model file",
              tmp_path / "missing.onnx": "no such ONNX model file",
              tmp_path / "notes.txt": "expected an .onnx model file"}
     for path, message in cases.items():
         with pytest.raises(DataError, match=re.escape(f"{path}: {message}")):
-            q.check_model_file(path)
+            q.check_model_file(path, suffix=True)
         r = runner.invoke(app, ["quantize", str(path), "--data", "fashion-mnist"])
         assert r.exit_code == 2 and r.output.count("\n") == 1 and message in r.output
 
@@ -197,13 +197,25 @@ def test_quantization_label_reads_the_metadata():
     assert q.quantization_label(meta) == "fp16 (x)"
 
 
-def test_sigterm_inside_the_write_removes_the_temporary_file(tmp_path):
+def test_sigterm_while_measuring_leaves_no_temporary_folder(tmp_path, monkeypatch):
     import os
     import signal
 
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt):
-        with q._temporary_beside(tmp_path / "m.onnx") as tmp:
-            tmp.write_bytes(b"partial")
+    from cnncompile.artifacts.files import Terminated, signals_as_exceptions
+
+    calls = []
+    measure = q._measure
+
+    def terminated(path, *args):
+        calls.append(path)
+        if len(calls) == 2:  # the quantized model sits in the temporary folder now
             os.kill(os.getpid(), signal.SIGTERM)
-    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
+        return measure(path, *args)
+
+    monkeypatch.setattr(q, "_measure", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), signals_as_exceptions():
+        q.quantize_model(MODEL, "fashion-mnist", out=tmp_path / "m.onnx", calibration=50,
+                         eval_samples=100, seconds=0.01)
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from cnncompile.analysis import analyze_graph
 from cnncompile.cli import app
 from cnncompile.errors import DslSyntaxError
 from cnncompile.frontend import load_spec, parse_spec
-from cnncompile.frontend.convert import _compact, convert_file, convert_source, write_spec
+from cnncompile.frontend.convert import _compact, check_spec, convert_file, convert_source
 from cnncompile.ir import lower
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -343,18 +344,40 @@ def test_cli_exit_codes(tmp_path):
     assert result.stderr == f"error: {bad}:2:31: missing comma here (Python: invalid syntax)\n"
     assert not (tmp_path / "bad.yaml").exists()
     result = run(tmp_path / "missing.py")
-    assert result.exit_code == 2 and "cannot read the file" in result.stderr
+    assert result.exit_code == 2 and "cannot read the Python file" in result.stderr
     result = run(good, "--input", "3,x")
     assert result.exit_code == 2 and "--input" in result.stderr
 
 
-def test_a_spec_that_does_not_load_leaves_nothing(tmp_path):
+def test_a_spec_that_does_not_load_is_refused_at_its_target_path(tmp_path):
+    target = tmp_path / "out.yaml"
+    with pytest.raises(DslSyntaxError, match=r"out\.yaml:4: layers\[0\] > conv: 'ksize' is req"):
+        check_spec("name: x\ninput: [4]\noutput: {classes: 2}\nlayers: [[conv]]\n", target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_writes_through_the_atomic_writer_and_keeps_the_old_file_on_error(
+        tmp_path, monkeypatch):
+    import cnncompile.frontend.convert as front
+
+    good = tmp_path / "good.py"
+    good.write_text(HEAD + "m = CnnBasicModel('m', fd, [30, 10])\n")
     target = tmp_path / "out.yaml"
     target.write_text("old\n")
-    with pytest.raises(DslSyntaxError, match=r"out\.yaml:4: layers\[0\] > conv: 'ksize' is req"):
-        write_spec("name: x\ninput: [4]\noutput: {classes: 2}\nlayers: [[conv]]\n", target)
+    monkeypatch.setattr(front, "check_spec", _refuse)
+    result = run(good, "-o", target)
+    assert result.exit_code == 2 and "refused" in result.stderr
     assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.yaml"]
+    monkeypatch.undo()
+    assert run(good, "-o", target).exit_code == 0
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert "name: m" in target.read_text() and target.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.py", "out.yaml"]
+
+
+def _refuse(text, path):
+    raise DslSyntaxError(f"{path}: refused")
 
 
 def test_source_files_that_are_not_text(tmp_path):

@@ -81,13 +81,29 @@ def test_broken_files(tmp_path, content, message):
 def test_oversized_file(tmp_path):
     p = tmp_path / "big.yaml"
     p.write_bytes(b"#" * (5 * 1024 * 1024))
-    with pytest.raises(DslSyntaxError, match="specs are limited to"):
+    with pytest.raises(DslSyntaxError, match="a spec file may be at most"):
         load_spec(p)
 
 
 def test_a_folder_is_not_a_spec(tmp_path):
     with pytest.raises(DslSyntaxError, match="is a folder"):
         load_spec(tmp_path)
+
+
+def test_a_fifo_or_a_device_is_refused_without_being_opened(tmp_path):
+    """A FIFO nobody writes to would block the reader for ever; /dev/zero never ends."""
+    import os
+
+    from cnncompile.frontend.convert import convert_file
+
+    for name in ("pipe.yaml", "pipe.py"):
+        os.mkfifo(tmp_path / name)
+    with pytest.raises(DslSyntaxError, match=r"pipe\.yaml: is a FIFO \(named pipe\), not a spec"):
+        load_spec(tmp_path / "pipe.yaml")
+    with pytest.raises(DslSyntaxError, match=r"pipe\.py: is a FIFO \(named pipe\), not a Python"):
+        convert_file(tmp_path / "pipe.py")
+    with pytest.raises(DslSyntaxError, match=r"^/dev/zero: is a character device, not a spec"):
+        load_spec("/dev/zero")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

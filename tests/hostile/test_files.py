@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from cnncompile.artifacts.files import atomic_write, check_writable_dir, write_bytes, write_text
+from cnncompile.artifacts.files import (
+    Terminated,
+    atomic_dir,
+    atomic_write,
+    check_file_size,
+    check_writable_dir,
+    signals_as_exceptions,
+    write_bytes,
+    write_text,
+)
 from cnncompile.errors import DataError
 
 
@@ -68,6 +78,51 @@ def test_an_exception_inside_keeps_the_old_file_and_removes_the_temporary(tmp_pa
         assert leftovers(tmp_path)  # the temporary exists while writing
         raise RuntimeError("boom")
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+
+def test_a_folder_replaces_the_old_one_whole_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "repo" / "model"
+    for version in ("old", "new"):
+        with atomic_dir(target) as tmp:
+            write_text(tmp / "1" / f"{version}.txt", version)
+            assert not (target / "1" / f"{version}.txt").exists()  # not visible until the end
+    assert [p.name for p in (target / "1").iterdir()] == ["new.txt"]
+    assert [p.name for p in target.parent.iterdir()] == ["model"]
+
+
+def test_a_signal_while_building_a_folder_keeps_the_old_one(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        write_text(tmp / "config.txt", "old")
+    with pytest.raises(Terminated), signals_as_exceptions(), atomic_dir(target) as tmp:
+        write_text(tmp / "config.txt", "half")
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert (target / "config.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_folder_cannot_replace_a_file(tmp_path):
+    (tmp_path / "model").write_text("x")
+    with pytest.raises(DataError, match=r"model: exists and is not a folder"):
+        with atomic_dir(tmp_path / "model"):
+            pass
+
+
+def test_size_checks_sit_on_the_regular_file_check(tmp_path):
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "big").write_bytes(bytes(3 * 2**20))
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    cases = {"empty": "empty: empty file, not an image file",
+             "big": "big: 3 MiB is more than an image file may be (2 MiB)",
+             "dir": "dir: is a folder, not an image file",
+             "pipe": "pipe: is a FIFO (named pipe), not an image file",
+             "missing": "missing: no such image file"}
+    for name, message in cases.items():
+        with pytest.raises(DataError) as e:
+            check_file_size(tmp_path / name, "image file", 2 * 2**20)
+        assert str(e.value) == f"{tmp_path}/{message}"
+    assert check_file_size(tmp_path / "big", "weights file", 4 * 2**20) == 3 * 2**20
 
 
 def test_wrong_kinds_of_path_are_one_line_errors(tmp_path):

@@ -195,7 +195,7 @@ def test_special_and_empty_files_are_refused_by_kind(tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     timer = _unblock_after(fifo, 20)
-    with pytest.raises(DataError, match=r"pipe.png: is a FIFO, not a regular image file"):
+    with pytest.raises(DataError, match=r"pipe.png: is a FIFO \(named pipe\), not an image file"):
         decode_image(fifo, (4, 4, 1))
     timer.cancel()
     with pytest.raises(DataError, match=r"is a character device"):

@@ -128,7 +128,7 @@ def test_files_that_are_not_models(tmp_path):
         r = run("predict", tmp_path / name, BOOT)
         assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
     os.mkfifo(tmp_path / "pipe.onnx")
-    with pytest.raises(DataError, match=r"pipe.onnx: is a FIFO, not a regular ONNX model file"):
+    with pytest.raises(DataError, match=r"pipe.onnx: is a FIFO \(named pipe\), not an ONNX model file"):
         OnnxModel(tmp_path / "pipe.onnx")
     with pytest.raises(DataError, match=r"is a folder, not an ONNX model file"):
         OnnxModel(tmp_path)

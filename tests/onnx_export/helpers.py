@@ -1,6 +1,7 @@
 """Helpers for the export tests: one-layer specs, parameters that make every value matter.
 
-Loaded by conftest.py under a private name (the suite runs with --import-mode=importlib).
+Loaded by tests/conftest.py (fixture ``ox``) under a private name (the suite runs with
+--import-mode=importlib).
 """
 
 from __future__ import annotations

@@ -118,6 +118,23 @@ def test_metadata_from_a_checkpoint(ox, spec_file, tmp_path):
     assert [(n.op, n.shape) for n in rebuilt] == [(n.op, n.shape) for n in graph]
 
 
+def test_the_checkpoints_preprocessing_record_carries_into_the_metadata(ox, spec_file, tmp_path):
+    from cnncompile.runtime import OnnxModel
+
+    _, graph = tiny()
+    record = {"kind": "images", "input_shape": [10, 9, 1], "scale": 0.5, "mean": [0.25],
+              "std": [2.0], "source": "images"}
+    ckpt = save_checkpoint(tmp_path / "run" / "checkpoint.npz", ox.random_params(graph),
+                           {"preprocessing": record})
+    out = tmp_path / "m.onnx"
+    assert run("export", spec_file, "--weights", ckpt, "-o", out).exit_code == 0
+    written = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}["preprocessing"])
+    assert (written["kind"], written["scale"], written["mean"], written["std"]) == (
+        "images", 0.5, [0.25], [2.0])
+    pre = OnnxModel(out, provider="cpu").preprocessing
+    assert pre.apply(np.full((1, 10, 9, 1), 4, np.uint8)).ravel()[0] == pytest.approx(0.875)
+
+
 def test_parity_batch_from_a_data_set(spec_file, tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "d.npz"
