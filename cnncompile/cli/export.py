@@ -51,7 +51,7 @@ def export(
         "parameters keyed by IR names (as `analyze -f json` lists them). Without it: the "
         "initialisation."),
     out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="The .onnx file to write [default: exported/NAME.onnx]."),
+        None, "--out", "-o", help="The .onnx file to write [default: exported/NAME.onnx, or none with --triton]."),
     opset: Optional[int] = typer.Option(
         None, "--opset", help="ONNX opset, 13-26 [default: 13, the lowest with every op used]."),
     layout: Layout = typer.Option(Layout.nhwc, "--layout",
@@ -108,7 +108,8 @@ def export(
         x, data_scale, names = _parity_data(data, graph, s, parity_batch)
         if scale is None and "preprocessing" not in w.meta:
             scale = data_scale
-    target = out if out is not None else Path("exported") / f"{s.name}.onnx"
+    # with --triton alone the model goes into the repository only, not also to exported/
+    target = out if out is not None or triton is not None else Path("exported") / f"{s.name}.onnx"
     options = ExportOptions(opset=opset if opset is not None else DEFAULT_OPSET,
                             layout=layout.value, outputs=outputs.value)
     result = export_model(s, graph, w, target, options, x=x, parity_batch=parity_batch,
@@ -123,7 +124,8 @@ def export(
     source = f"{data} test samples" if data else "random inputs"
     typer.echo(f"parity: onnxruntime vs NumPy engine on {result.parity.batch} {source}: "
                f"{result.parity}")
-    typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
+    if result.path is not None:
+        typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
     if triton is not None:
         _write_triton(result, triton, s.name, triton_options)
 

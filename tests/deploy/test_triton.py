@@ -156,3 +156,13 @@ def test_a_bad_model_name_writes_nothing(model, tmp_path):
     with pytest.raises(ExportError, match="not a usable Triton model name"):
         write_repository(model, tmp_path / "repo", "a/b", TritonOptions())
     assert not (tmp_path / "repo").exists()
+
+
+def test_triton_alone_writes_the_repository_and_nothing_in_exported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default -o would be exported/NAME.onnx here
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    r = runner.invoke(app, ["export", "spec.yaml", "--scale", "1", "--triton", "repo"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "repo" / "pics" / "1" / "model.onnx").is_file()
+    assert not (tmp_path / "exported").exists()
+    assert "wrote exported" not in r.output
