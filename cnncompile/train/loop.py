@@ -304,7 +304,19 @@ class Trainer:
         kept = (f"the last good checkpoint ({self.checkpoint_path}, epoch {self.epoch}) is kept"
                 if self.checkpoint_path.exists() else "no checkpoint was written")
         raise DivergedError(f"{what} at epoch {self.epoch + 1}, step {step}: training stopped; "
-                            f"{kept}. Try a lower --lr (now {self.config.learning_rate})")
+                            f"{kept}. {self._divergence_cause(step)}")
+
+    def _divergence_cause(self, step: int) -> str:
+        """What to change: the data and weights were checked finite when they were read, so a
+        first step that overflows points at the initialisation, a later one at the options."""
+        cfg = self.config
+        if self.epoch == 0 and step == 1 and not self.history:
+            return (f"The first forward pass overflowed, before any update: the initial weights "
+                    f"(--init {cfg.init}) and the data's scale do not fit this model")
+        options = [f"--lr (now {cfg.learning_rate})"]
+        options += [f"--l2 (now {cfg.l2_decay})"] * bool(cfg.l2_decay)
+        options += [f"--l1 (now {cfg.l1_decay})"] * bool(cfg.l1_decay)
+        return "The updates diverged. Try a lower " + " or ".join(options)
 
     def _interrupted(self, cur: _Epoch, steps: int, signum: int) -> None:
         where = f"epoch {self.epoch + 1}, step {cur.step}/{steps}"

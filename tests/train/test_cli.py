@@ -123,6 +123,20 @@ def test_nan_loss_stops_with_epoch_and_step(toy, tmp_path):
     assert r.exit_code == 2
     assert re.search(r"error: the loss became (nan|inf) at epoch 1, step \d+: training stopped; "
                      r"no checkpoint was written", r.output)
+    # the data and weights were checked when read: the message names the options that diverged
+    assert "The updates diverged. Try a lower --lr (now 10.0) or --l2 (now 1.0)" in r.output
+
+
+def test_nan_at_the_first_forward_pass_names_the_initialisation(toy, tmp_path):
+    spec, data = toy
+    big = tmp_path / "big.npz"
+    with np.load(data) as z:
+        np.savez(big, x=z["x"] * np.float32(3e37), y=z["y"])  # finite, but overflows the model
+    r = cli("train", spec, "--data", big, "--epochs", 1, "--out", tmp_path / "run")
+    assert r.exit_code == 2
+    assert "step 1: training stopped" in r.output
+    assert "The first forward pass overflowed, before any update" in r.output
+    assert "--lr" not in r.output
 
 
 def test_office31_two_heads(office31, spec_file, tmp_path):
