@@ -176,14 +176,39 @@ def hint_at(loc: Location) -> str | None:
     return placeholder_hint(SOURCE_LINES.get(loc.file or "", []), loc.line or 0)
 
 
+# libyaml's composer recurses on the C stack, unchecked: a few tens of thousands of nested
+# brackets crash the process, so only texts too short to nest that deep are given to it
+C_LOADER_MAX_CHARS = 16_384
+_CSafeLoader = getattr(yaml, "CSafeLoader", None)  # absent when PyYAML was built without libyaml
+
+
+def _compose(text: str):
+    """A loader and the single document node of ``text``, composed by libyaml when it is there
+    and the text is short (a spec parses ten times faster), else by PyYAML's Python loader. The
+    Python loader also reads any text libyaml refuses, so errors and their wording are its own."""
+    if _CSafeLoader is not None and len(text) <= C_LOADER_MAX_CHARS:
+        fast = _CSafeLoader(text)
+        try:
+            return fast, fast.get_single_node()
+        except BaseException as e:
+            fast.dispose()
+            if not isinstance(e, yaml.YAMLError):
+                raise  # a YAML error falls through: the Python loader words it
+    loader = yaml.SafeLoader(text)
+    try:
+        return loader, loader.get_single_node()
+    except BaseException:
+        loader.dispose()
+        raise
+
+
 def load_yaml(text: str, file: str):
     """Parse one YAML document from ``text`` into located values. ``file`` names it in errors."""
     lines = text.splitlines()
     SOURCE_LINES[file] = lines
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
-        node = loader.get_single_node()
+        loader, node = _compose(text)
         if node is None:
             raise DslSyntaxError("the file is empty", Location(file))
         return _Builder(file, loader).build(node)
