@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,8 @@ class Spec:
 
     @property
     def text_hash(self) -> str:
+        import hashlib  # here, not at the top: it loads OpenSSL, which `analyze` never needs
+
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
