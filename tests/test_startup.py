@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from cnncompile.cli import app, app_for
+from cnncompile.cli import COMMAND_MODULES, app, app_for
 from cnncompile.errors import DslSyntaxError
 from cnncompile.frontend import source
 
@@ -59,6 +59,14 @@ def test_analyze_imports_nothing_heavy(tmp_path, fmt):
     assert {"cnncompile.analysis", "cnncompile.ir.lower"} <= mods  # the run did analyse
     loaded = sorted(m for m in mods for h in HEAVY if m == h or m.startswith(h + "."))
     assert loaded == []
+    # nor the other commands' modules: a run imports only the one that registers its command
+    assert sorted(m for m in mods if m.startswith("cnncompile.cli.")) == [
+        "cnncompile.cli.analyze", "cnncompile.cli.app", "cnncompile.cli.common"]
+
+
+def test_every_command_is_listed_with_its_module():
+    registered = {c.name: c.callback.__module__ for c in app.registered_commands}
+    assert registered == {name: f"cnncompile.cli.{m}" for name, m in COMMAND_MODULES.items()}
 
 
 def test_main_builds_only_the_command_it_runs():
