@@ -98,7 +98,8 @@ def main(
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                  help="Print cnncompile's version and exit."),
 ) -> None:
-    """Compile textbook layer-list CNN specs: analyze them, train them in NumPy, export ONNX.
+    """Compile textbook layer-list CNN specs: analyze and draw them, train them (NumPy or
+    PyTorch), export them to ONNX, quantize and serve them.
 
     Example: `cnncompile analyze specs/ch9/residual_flower.yaml`; every command's --help shows
     one of its own.
