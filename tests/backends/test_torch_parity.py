@@ -171,3 +171,21 @@ def test_optimizer_steps_and_state_match_the_engine(kind):
     # and back: the engine continues from the torch optimiser's state
     engine_opt.load_state_dict(ours)
     assert engine_opt.state_dict().keys() == theirs.keys()
+
+
+
+@pytest.mark.parametrize("kind", ["adam", "momentum"])
+def test_optimizer_state_is_built_once(kind, monkeypatch):
+    # zeros built (and thrown away) on every step cost ResNet-50 two parameter-sized tensors
+    g = CASES.build_graph("[[conv, {ksize: 3, chn: 4}], 3]", "[6, 6, 2]")
+    module = GraphModule(g, random_params(g, 0), torch.float64).train()
+    opt = TorchOptimizer(kind, module.named_ir_parameters(), lr=0.01)
+    x = torch.tensor(np.random.default_rng(0).normal(size=(2, 6, 6, 2)))
+    built, zeros_like = [], torch.zeros_like
+    monkeypatch.setattr(torch, "zeros_like", lambda t: built.append(t.shape) or zeros_like(t))
+    for _ in range(3):
+        opt.zero_grad()
+        module(x).sum().backward()
+        opt.step()
+    slots = 2 if kind == "adam" else 1
+    assert len(built) == slots * len(module.named_ir_parameters())

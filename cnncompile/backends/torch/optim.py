@@ -72,13 +72,15 @@ class TorchOptimizer:
         if self.kind == "sgd":
             return g.clone()
         s = self.state.setdefault(name, {})
+        for slot in ("v",) if self.kind == "momentum" else ("m", "v"):
+            if slot not in s:  # (setdefault would build the zeros on every step)
+                s[slot] = torch.zeros_like(g)
         if self.kind == "momentum":
-            v = s.setdefault("v", torch.zeros_like(g))
+            v = s["v"]
             v *= self.momentum
             v += g
             return v.clone()
-        m = s.setdefault("m", torch.zeros_like(g))
-        v = s.setdefault("v", torch.zeros_like(g))
+        m, v = s["m"], s["v"]
         s["t"] = s.get("t", 0) + 1
         c1 = 1 / (1 - self.beta1 ** s["t"])
         c2 = 1 / math.sqrt(1 - self.beta2 ** s["t"])
