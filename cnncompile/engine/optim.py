@@ -21,6 +21,19 @@ def decays(name: str) -> bool:
     return name.endswith(".kernel") or name.endswith(".weight")
 
 
+def apply_step(name: str, w, d, lr: float, l1: float, l2: float, sign) -> None:
+    """``w -= lr * d``, with the textbook's decoupled decay ``l2 * w + l1 * sign(w)`` added to
+    the direction of kernels and weights; ``d`` is scratch. Works on NumPy arrays and torch
+    tensors alike (``sign`` is the library's), so both backends share the one rule."""
+    if decays(name):
+        if l2:
+            d += l2 * w
+        if l1:
+            d += l1 * sign(w)
+    d *= lr
+    w -= d
+
+
 class Optimizer:
     """Base: ``step(params, grads)`` updates ``params`` in place (float32 arrays)."""
 
@@ -40,14 +53,7 @@ class Optimizer:
         """One update of every parameter that has a gradient."""
         for name, g in grads.items():
             w = params[name]
-            d = self.direction(name, g)
-            if decays(name):
-                if self.l2:
-                    d += self.l2 * w
-                if self.l1:
-                    d += self.l1 * np.sign(w)
-            d *= self.lr
-            w -= d
+            apply_step(name, w, self.direction(name, g), self.lr, self.l1, self.l2, np.sign)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Optimiser state as flat ``slot/param_name`` numpy arrays (for a checkpoint .npz)."""

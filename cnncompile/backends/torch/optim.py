@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from ...engine.optim import OPTIMIZERS, decays
+from ...engine.optim import OPTIMIZERS, apply_step
 from ...errors import DataError
 from .module import to_ir_layout, to_torch_layout
 
@@ -59,14 +59,7 @@ class TorchOptimizer:
         """One update of every parameter."""
         for name, w in self.params:
             g = torch.zeros_like(w) if w.grad is None else w.grad
-            d = self._direction(name, g)
-            if decays(name):
-                if self.l2:
-                    d += self.l2 * w
-                if self.l1:
-                    d += self.l1 * torch.sign(w)
-            d *= self.lr
-            w -= d
+            apply_step(name, w, self._direction(name, g), self.lr, self.l1, self.l2, torch.sign)
 
     def _direction(self, name: str, g: torch.Tensor) -> torch.Tensor:
         if self.kind == "sgd":
