@@ -36,8 +36,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnncompile.engine import init_params  # noqa: E402
-from cnncompile.engine.optim import make_optimizer  # noqa: E402
+from cnncompile.backends.numpy import init_params  # noqa: E402
+from cnncompile.backends.numpy.optim import make_optimizer  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
 from cnncompile.train.step_engine import NumpyEngine  # noqa: E402

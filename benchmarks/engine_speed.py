@@ -76,9 +76,9 @@ def bench(label: str, path: str, batch: int, args, TorchGraph) -> list[tuple]:
     import torch
     import torch.nn.functional as F
 
-    from cnncompile.engine import Executor, init_params
-    from cnncompile.engine.losses import loss_and_grad
-    from cnncompile.engine.optim import make_optimizer
+    from cnncompile.backends.numpy import Executor, init_params
+    from cnncompile.backends.numpy.losses import loss_and_grad
+    from cnncompile.backends.numpy.optim import make_optimizer
     from cnncompile.frontend import load_spec
     from cnncompile.ir import lower
 

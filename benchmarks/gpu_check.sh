@@ -56,8 +56,8 @@ $PY - <<'EOF'
 import os, time
 import numpy as np
 import torch
-from cnncompile.engine import init_params
-from cnncompile.engine.optim import make_optimizer
+from cnncompile.backends.numpy import init_params
+from cnncompile.backends.numpy.optim import make_optimizer
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
 from cnncompile.train.step_engine import NumpyEngine

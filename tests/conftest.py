@@ -25,10 +25,10 @@ def _graph(layers: str, input: str = "[8, 8, 3]", output: str = "{classes: 2}"):
 
 
 def load_export_helpers():
-    """Import ``tests/onnx_export/helpers.py`` once, as ``_onnx_export_tests_helpers``."""
+    """Import ``tests/backends/onnx/helpers.py`` once, as ``_onnx_export_tests_helpers``."""
     key = "_onnx_export_tests_helpers"
     if key not in sys.modules:
-        path = Path(__file__).parent / "onnx_export" / "helpers.py"
+        path = Path(__file__).parent / "backends" / "onnx" / "helpers.py"
         spec = importlib.util.spec_from_file_location(key, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
@@ -38,7 +38,7 @@ def load_export_helpers():
 
 @pytest.fixture(scope="session")
 def ox():
-    """tests/onnx_export/helpers.py: one-off specs, random parameters, exports."""
+    """tests/backends/onnx/helpers.py: one-off specs, random parameters, exports."""
     return load_export_helpers()
 
 

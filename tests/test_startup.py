@@ -17,11 +17,11 @@ from cnncompile.errors import DslSyntaxError
 from cnncompile.frontend import source
 
 # Each costs tens to hundreds of milliseconds to import (measured: numpy 110 ms, onnx 270,
-# onnxruntime 200, matplotlib 830, cnncompile.engine 330), or loads a shared library analyze
+# onnxruntime 200, matplotlib 830, cnncompile.backends.numpy 330), or loads a shared library analyze
 # never uses (_hashlib, OpenSSL). Their commands import them inside the command function.
 HEAVY = ("numpy", "onnx", "onnxruntime", "torch", "matplotlib", "PIL", "_hashlib",
          "cnncompile.deploy", "cnncompile.report", "cnncompile.runtime", "cnncompile.train",
-         "cnncompile.engine", "cnncompile.onnx_export", "cnncompile.backends",
+         "cnncompile.backends.numpy", "cnncompile.backends.onnx", "cnncompile.backends",
          "cnncompile.artifacts.images")
 
 SPEC = """\

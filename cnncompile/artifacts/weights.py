@@ -242,7 +242,7 @@ def check_fits(graph, ckpt: Checkpoint, source: str, *, same_structure: bool = F
     ``same_structure`` (resuming), the IR hash must match too: a spec whose parameters fit but
     whose computation changed (another dropout rate, a different padding) is refused.
     """
-    from ..engine import validate_params
+    from ..backends.numpy import validate_params
 
     validate_params(graph, ckpt.params, source=source)
     recorded = ckpt.meta.get("ir_hash")

@@ -91,7 +91,7 @@ def export(
     model.onnx`
     """
     from ..ir import lower
-    from ..onnx_export import DEFAULT_OPSET, ExportOptions, export_model, load_weights
+    from ..backends.onnx import DEFAULT_OPSET, ExportOptions, export_model, load_weights
 
     triton_options = None
     if triton is not None:  # option mistakes surface before anything is exported

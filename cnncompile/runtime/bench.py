@@ -75,7 +75,7 @@ def engine_of(model):
     """
     from ..artifacts.heads import output_width
     from ..artifacts.text import printable
-    from ..engine import init_params
+    from ..backends.numpy import init_params
     from ..errors import DataError
     from ..frontend import parse_spec
     from ..ir import lower
@@ -95,7 +95,7 @@ def engine_of(model):
 
 def bench_engine(graph, params, batch: int, min_seconds: float = 1.0) -> Timing:
     """Latencies of the NumPy engine's inference forward on a batch of ``batch`` samples."""
-    from ..engine import Executor
+    from ..backends.numpy import Executor
 
     check_memory(graph, batch, purpose=f"the engine's bench --batch {batch}")
     ex = Executor(graph)

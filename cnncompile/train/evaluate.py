@@ -29,7 +29,7 @@ def engine_predictor(graph, params: dict[str, np.ndarray], source: str = "the mo
     Raises (when called):
         DataError: NaN or infinity in the inputs or the outputs, naming the cause.
     """
-    from ..engine import Executor
+    from ..backends.numpy import Executor
 
     ex = Executor(graph)
     return logits_predictor(graph.heads, lambda x: ex.forward(params, x, training=False),

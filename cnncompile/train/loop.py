@@ -144,8 +144,8 @@ class Trainer:
     def __init__(self, spec, graph, data: Dataset, config: TrainConfig, run_dir: Path,
                  hooks: TrainHooks | None = None, resume: Checkpoint | None = None,
                  engine=None):
-        from ..engine import init_params
-        from ..engine.optim import make_optimizer
+        from ..backends.numpy import init_params
+        from ..backends.numpy.optim import make_optimizer
         from .step_engine import NumpyEngine
 
         check_augment(config.augment, graph.input_shape)
@@ -336,7 +336,7 @@ class Trainer:
     def executor(self):
         """A NumPy executor of the graph: batch-norm recalibration runs on it, whatever the
         step engine (its statistics are exact in float32 on the CPU)."""
-        from ..engine import Executor
+        from ..backends.numpy import Executor
 
         return getattr(self.engine, "executor", None) or Executor(self.graph)
 
@@ -374,7 +374,7 @@ class Trainer:
     def measure(self, split, stats: dict[str, np.ndarray] | None = None
                 ) -> tuple[float, dict[str, float]]:
         """(loss, accuracy per head) on ``split``; NaN for an empty split."""
-        from ..engine.losses import loss_and_grad
+        from ..backends.numpy.losses import loss_and_grad
 
         if len(split) == 0:
             return math.nan, {h: math.nan for h in self.heads}

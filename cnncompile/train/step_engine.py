@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..engine.losses import LossResult, loss_and_grad
+from ..backends.numpy.losses import LossResult, loss_and_grad
 
 
 class StepEngine(Protocol):
@@ -54,7 +54,7 @@ class NumpyEngine:
     writes = True
 
     def __init__(self, graph, params: dict[str, np.ndarray], optimizer):
-        from ..engine import Executor
+        from ..backends.numpy import Executor
 
         self.graph, self._params, self.optimizer = graph, params, optimizer
         self.executor = Executor(graph)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.losses import LossResult, loss_and_grad
+from ..backends.numpy.losses import LossResult, loss_and_grad
 from ..errors import DataError
 
 DEVICES = ("auto", "cpu", "cuda")

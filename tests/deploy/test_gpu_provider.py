@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cnncompile.cli import app
-from cnncompile.engine import init_params
+from cnncompile.backends.numpy import init_params
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.onnx_export import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 from cnncompile.runtime import OnnxModel
 from cnncompile.runtime.bench import bench_onnx
 from cnncompile.runtime.iobinding import BoundRunner, device_of, runner_for

@@ -4,7 +4,7 @@ OpenVINO runs with the float32 precision hint (``INFERENCE_PRECISION_HINT: f32``
 it computes in bfloat16 on CPUs with AMX or AVX512-BF16 (2e-2 off on the shipped model). The
 tolerance is 1e-4 of the output scale (the largest |logit|). Specs are exported with random
 weights by the project's own graph builder, at batch 1; the VGGs (over 1e8 parameters, nearly
-all in the classifier) at 64x64 as in tests/onnx_export/test_specs.py. Specs over a GMAC per
+all in the classifier) at 64x64 as in tests/backends/onnx/test_specs.py. Specs over a GMAC per
 sample carry the ``slow`` mark (together about 60 s on 2 busy cores).
 """
 
@@ -20,7 +20,7 @@ import pytest
 from cnncompile.analysis import analyze_graph
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
-from cnncompile.onnx_export import ExportOptions, build_model
+from cnncompile.backends.onnx import ExportOptions, build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cnncompile.cli import app
-from cnncompile.engine import init_params
+from cnncompile.backends.numpy import init_params
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower

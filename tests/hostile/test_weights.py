@@ -20,7 +20,7 @@ import pytest
 
 import cnncompile
 from cnncompile.artifacts.weights import read_checkpoint, read_npz, read_weights, save_checkpoint
-from cnncompile.engine import init_params
+from cnncompile.backends.numpy import init_params
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
@@ -206,7 +206,7 @@ def test_a_run_folder_is_accepted_wherever_weights_are(model, tmp_path, cli):
 
 
 def test_onnx_export_imports_nothing_from_train():
-    root = Path(cnncompile.__file__).parent / "onnx_export"
+    root = Path(cnncompile.__file__).parent / "backends" / "onnx"
     for path in root.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):

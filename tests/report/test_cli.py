@@ -126,8 +126,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, run_folder):
 
 def test_model_section_with_bench(tmp_path):
     pytest.importorskip("onnxruntime")
-    from cnncompile.engine import init_params
-    from cnncompile.onnx_export import ExportOptions, Weights, export_model
+    from cnncompile.backends.numpy import init_params
+    from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 
     spec_path = tmp_path / "tiny.yaml"
     spec_path.write_text(TINY)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnncompile.engine import init_params
+from cnncompile.backends.numpy import init_params
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.onnx_export import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 
 IMAGE_SPEC = """\
 name: pics

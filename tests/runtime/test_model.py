@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from cnncompile.artifacts.heads import head_probabilities
-from cnncompile.engine import Executor
+from cnncompile.backends.numpy import Executor
 from cnncompile.errors import DataError
 from cnncompile.runtime import OnnxModel
 from cnncompile.runtime import session as session_mod

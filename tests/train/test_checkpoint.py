@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from cnncompile.engine import init_params
-from cnncompile.engine.optim import make_optimizer
+from cnncompile.backends.numpy import init_params
+from cnncompile.backends.numpy.optim import make_optimizer
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cnncompile.cli import app
-from cnncompile.engine import Executor, init_params
-from cnncompile.engine.norm import Moments
+from cnncompile.backends.numpy import Executor, init_params
+from cnncompile.backends.numpy.norm import Moments
 from cnncompile.errors import DslSyntaxError
 from cnncompile.train.checkpoint import read_checkpoint
 from cnncompile.train.recalibrate import (

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...engine.activations import LEAKY_SLOPE
-from ...engine.params import validate_params
+from ..numpy.activations import LEAKY_SLOPE
+from ..numpy.params import validate_params
 from ...ir.graph import Graph, Node
 
 ACTIVATIONS = {
@@ -117,7 +117,7 @@ class GraphModule(nn.Module):
 
     >>> from cnncompile.frontend import parse_spec
     >>> from cnncompile.ir import lower
-    >>> from cnncompile.engine import init_params
+    >>> from cnncompile.backends.numpy import init_params
     >>> g = lower(parse_spec("name: t\\ninput: [6, 6, 1]\\noutput: {classes: 3}\\n"
     ...                      "layers: [[conv, {ksize: 3, chn: 2}], [max, {stride: 2}]]"))
     >>> m = GraphModule(g, init_params(g)).eval()

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from ...engine.optim import OPTIMIZERS, apply_step
+from ..numpy.optim import OPTIMIZERS, apply_step
 from ...errors import DataError
 from .module import to_ir_layout, to_torch_layout
 

@@ -1,0 +1,274 @@
+"""One emit function per IR op: it appends the ONNX nodes that compute the op exactly.
+
+Every emitter reads the IR's window geometry (:class:`~cnncompile.ir.window.AxisWindow`) as it
+is: explicit ``pads``, never ``auto_pad``, and a ``Slice`` where a window starts inside the
+input (the textbook's stride offset). Nothing here recomputes SAME/VALID arithmetic.
+``EMITTERS`` is keyed by IR op name; ``tests/backends/onnx`` fails if an op has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir.ops import OPS
+from .context import FLAT, NCHW, EmitContext, Value
+
+Emitter = Callable[[EmitContext, object], None]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(op: str) -> Callable[[Emitter], Emitter]:
+    """Register ``fn`` as the emitter of IR op ``op`` (once)."""
+
+    def deco(fn: Emitter) -> Emitter:
+        if op not in OPS:
+            raise ValueError(f"emitter for unknown IR op {op!r}")
+        if op in EMITTERS:
+            raise ValueError(f"op {op!r} has two emitters")
+        EMITTERS[op] = fn
+        return fn
+
+    return deco
+
+
+# -- windows -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnnxWindows:
+    """A window geometry as ONNX takes it: an optional crop, then non-negative pads.
+
+    ``starts``/``ends`` bound the H and W cells kept (a Slice, when ``needs_slice``); ``pads``
+    is ONNX's ``[h_lo, w_lo, h_hi, w_hi]``.
+    """
+
+    starts: tuple[int, int]
+    ends: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    needs_slice: bool
+
+
+def onnx_windows(windows) -> OnnxWindows:
+    """Explicit ONNX pads (and a crop) that give exactly the IR's windows.
+
+    A negative ``pad_lo`` means the first window starts inside the input: crop those cells.
+    A negative ``pad_hi`` leaves trailing cells no window reads; they are cropped only when ONNX
+    would otherwise fit another output cell in them (``-pad_hi >= stride``). Fewer than
+    ``stride`` trailing cells beyond the last window never make another output cell, so the
+    high pad is raised towards the low one where that keeps it so: symmetric pads, as PyTorch
+    writes them, which some kernels (cuDNN's) need to avoid padding the input in a copy.
+
+    >>> from cnncompile.ir.window import axis_window
+    >>> w = axis_window(7, 1, 3, 'VALID')            # the window starts at cell 1
+    >>> onnx_windows((w, w))
+    OnnxWindows(starts=(1, 1), ends=(7, 7), pads=(0, 0, 0, 0), needs_slice=True)
+    >>> w = axis_window(224, 7, 2, 'SAME')           # pads 3 before, 2 after: 3 reads the same
+    >>> (w.pad_lo, w.pad_hi), onnx_windows((w, w)).pads
+    ((3, 2), (3, 3, 3, 3))
+    """
+    starts, ends, lo, hi = [], [], [], []
+    for w in windows:
+        unread = max(0, -w.pad_hi)  # trailing input cells after the last window
+        crop_hi = unread if unread >= w.stride else 0
+        spare = w.stride - 1 - (unread - crop_hi)  # more cells that make no new output cell
+        starts.append(max(0, -w.pad_lo))
+        ends.append(w.size - crop_hi)
+        lo.append(max(0, w.pad_lo))
+        hi.append(max(0, w.pad_hi) + max(0, min(spare, lo[-1] - max(0, w.pad_hi))))
+    needs = any(starts) or any(e != w.size for e, w in zip(ends, windows, strict=True))
+    return OnnxWindows(tuple(starts), tuple(ends), (lo[0], lo[1], hi[0], hi[1]), needs)
+
+
+def windowed_input(ctx: EmitContext, node, geometry: OnnxWindows) -> str:
+    """The node's input, sliced first when the geometry crops it."""
+    x = ctx.value(node.inputs[0]).name
+    if not geometry.needs_slice:
+        return x
+    args = [x, ctx.int64s(f"{node.name}/slice.starts", geometry.starts),
+            ctx.int64s(f"{node.name}/slice.ends", geometry.ends),
+            ctx.int64s(f"{node.name}/slice.axes", (2, 3))]
+    return ctx.add("Slice", args, ctx.reserve(f"{node.name}/slice"), f"{node.name}/slice")
+
+
+def _window_attrs(windows, geometry: OnnxWindows) -> dict:
+    return {"kernel_shape": [w.kernel for w in windows], "strides": [w.stride for w in windows],
+            "pads": list(geometry.pads)}
+
+
+def _is_global(windows, geometry: OnnxWindows) -> bool:
+    """One window covering the whole (possibly cropped) input, no padding."""
+    spans = zip(geometry.starts, geometry.ends, windows, strict=True)
+    return (not any(geometry.pads) and all(w.out == 1 for w in windows)
+            and all(e - s == w.kernel for s, e, w in spans))
+
+
+def _emit_spatial(ctx: EmitContext, node, op_type: str, inputs: list[str], **attrs) -> None:
+    out = ctx.add(op_type, inputs, ctx.value_name(node.name), node.name, **attrs)
+    ctx.set_value(node.name, Value(out, NCHW))
+
+
+# -- ops ---------------------------------------------------------------------------------------
+
+
+@emitter("input")
+def emit_input(ctx: EmitContext, node) -> None:
+    """The graph input; an NHWC image input is transposed to NCHW once, here."""
+    name = ctx.input_name
+    if len(node.shape) == 3 and ctx.layout == "nhwc":
+        out = ctx.add("Transpose", [name], ctx.reserve(f"{name}/nchw"), f"{node.name}/to_nchw",
+                      perm=[0, 3, 1, 2])
+        ctx.set_value(node.name, Value(out, NCHW))
+    else:
+        ctx.set_value(node.name, Value(name, NCHW if len(node.shape) == 3 else FLAT))
+
+
+@emitter("conv")
+def emit_conv(ctx: EmitContext, node) -> None:
+    """Conv: kernel [kh, kw, cin/groups, cout] -> OIHW; a batch norm after it may be folded in."""
+    a = node.attrs
+    geometry = onnx_windows(a.windows)
+    kernel, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.kernel"))
+    inputs = [windowed_input(ctx, node, geometry),
+              ctx.initializer(f"{node.name}.kernel", kernel.transpose(3, 2, 0, 1))]
+    if bias is not None:
+        inputs.append(ctx.initializer(f"{node.name}.bias", bias))
+    _emit_spatial(ctx, node, "Conv", inputs, group=a.groups, dilations=[1, 1],
+                  **_window_attrs(a.windows, geometry))
+
+
+@emitter("max_pool")
+def emit_max_pool(ctx: EmitContext, node) -> None:
+    """MaxPool: ONNX pads count as -inf, so padded cells are ignored as the IR says."""
+    geometry = onnx_windows(node.attrs.windows)
+    x = windowed_input(ctx, node, geometry)
+    if _is_global(node.attrs.windows, geometry):
+        _emit_spatial(ctx, node, "GlobalMaxPool", [x])
+    else:
+        _emit_spatial(ctx, node, "MaxPool", [x], **_window_attrs(node.attrs.windows, geometry))
+
+
+@emitter("avg_pool")
+def emit_avg_pool(ctx: EmitContext, node) -> None:
+    """AveragePool dividing by the real cells (count_include_pad=0) or by kh*kw (count_pad)."""
+    geometry = onnx_windows(node.attrs.windows)
+    x = windowed_input(ctx, node, geometry)
+    if _is_global(node.attrs.windows, geometry):
+        _emit_spatial(ctx, node, "GlobalAveragePool", [x])
+    else:
+        _emit_spatial(ctx, node, "AveragePool", [x],
+                      count_include_pad=int(node.attrs.count_pad),
+                      **_window_attrs(node.attrs.windows, geometry))
+
+
+@emitter("flatten")
+def emit_flatten(ctx: EmitContext, node) -> None:
+    """Flatten, recording that the features come in C, H, W order rather than the IR's H, W, C.
+
+    Lowering puts a flatten only right before a dense layer, which reads its weight rows in
+    that order (see :func:`emit_dense`), so no Transpose back to NHWC is needed at run time.
+    """
+    x = ctx.value(node.inputs[0])
+    if x.layout == FLAT:
+        ctx.set_value(node.name, x)
+        return
+    h, w, c = ctx.graph[node.inputs[0]].shape
+    order = np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
+    out = ctx.add("Flatten", [x.name], ctx.value_name(node.name), node.name, axis=1)
+    ctx.set_value(node.name, Value(out, FLAT, order))
+
+
+@emitter("dense")
+def emit_dense(ctx: EmitContext, node) -> None:
+    """Gemm with the weight stored [out, in] (transB), rows in the order its input arrives."""
+    x = ctx.value(node.inputs[0])
+    weight, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.weight"))
+    if x.order is not None:
+        weight = weight[x.order]
+    inputs = [x.name, ctx.initializer(f"{node.name}.weight", weight.T)]
+    if bias is not None:
+        inputs.append(ctx.initializer(f"{node.name}.bias", bias))
+    out = ctx.add("Gemm", inputs, ctx.value_name(node.name), node.name, transB=1)
+    ctx.set_value(node.name, Value(out, FLAT))
+
+
+@emitter("batch_norm")
+def emit_batch_norm(ctx: EmitContext, node) -> None:
+    """Inference-form batch norm with the running statistics; nothing when folded into its input."""
+    x = ctx.value(node.inputs[0])
+    if node.inputs[0] in ctx.folded:
+        ctx.set_value(node.name, x)
+        return
+    scale, shift, mean, var = ctx.bn_params(node)
+    if x.order is not None:
+        scale, shift, mean, var = (a[x.order] for a in (scale, shift, mean, var))
+    inputs = [x.name] + [ctx.initializer(f"{node.name}.{k}", a)
+                         for k, a in zip(("scale", "shift", "mean", "var"),
+                                         (scale, shift, mean, var), strict=True)]
+    out = ctx.add("BatchNormalization", inputs, ctx.value_name(node.name), node.name,
+                  epsilon=float(node.attrs.epsilon))
+    ctx.set_value(node.name, Value(out, x.layout, x.order))
+
+
+_ACTIVATIONS = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
+                "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0})}
+
+
+@emitter("act")
+def emit_act(ctx: EmitContext, node) -> None:
+    """Activations; swish is x * Sigmoid(x) (ONNX has no Swish before opset 24)."""
+    x = ctx.value(node.inputs[0])
+    out = ctx.value_name(node.name)
+    func = node.attrs.func
+    if func == "swish":
+        sig = f"{node.name}/sigmoid"
+        s = ctx.add("Sigmoid", [x.name], ctx.reserve(sig), sig)
+        ctx.add("Mul", [x.name, s], out, node.name)
+    else:
+        op_type, attrs = _ACTIVATIONS[func]
+        ctx.add(op_type, [x.name], out, node.name, **attrs)
+    ctx.set_value(node.name, Value(out, x.layout, x.order))
+
+
+@emitter("dropout")
+def emit_dropout(ctx: EmitContext, node) -> None:
+    """Identity at inference: no node at all."""
+    ctx.set_value(node.name, ctx.value(node.inputs[0]))
+
+
+@emitter("noise")
+def emit_noise(ctx: EmitContext, node) -> None:
+    """Identity at inference: no node at all."""
+    ctx.set_value(node.name, ctx.value(node.inputs[0]))
+
+
+@emitter("concat")
+def emit_concat(ctx: EmitContext, node) -> None:
+    """Concat on channels: axis 1 in NCHW and in [N, F] alike."""
+    xs = [ctx.value(i) for i in node.inputs]
+    out = ctx.add("Concat", [x.name for x in xs], ctx.value_name(node.name), node.name, axis=1)
+    ctx.set_value(node.name, Value(out, xs[0].layout))
+
+
+@emitter("add")
+def emit_add(ctx: EmitContext, node) -> None:
+    """Add for two inputs (what PyTorch exports, so ORT fuses it the same way), Sum for more."""
+    xs = [ctx.value(i) for i in node.inputs]
+    op_type = "Add" if len(xs) == 2 else "Sum"
+    out = ctx.add(op_type, [x.name for x in xs], ctx.value_name(node.name), node.name)
+    ctx.set_value(node.name, Value(out, xs[0].layout))
+
+
+@emitter("tile")
+def emit_tile(ctx: EmitContext, node) -> None:
+    """Channels tiled as whole blocks (np.tile: channel k is input channel k mod c).
+
+    Written as a Concat of ``reps`` copies on the channel axis: the same bytes as ``Tile``,
+    and ONNX shape inference keeps the symbolic batch dimension through it.
+    """
+    x = ctx.value(node.inputs[0])
+    out = ctx.add("Concat", [x.name] * node.attrs.reps, ctx.value_name(node.name), node.name,
+                  axis=1)
+    ctx.set_value(node.name, Value(out, x.layout))
