@@ -42,11 +42,11 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnncompile.deploy.quantize import convert_fp16, quantize_int8, quantize_model  # noqa: E402
 from cnncompile.backends.numpy import init_params  # noqa: E402
+from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
+from cnncompile.deploy.quantize import convert_fp16, quantize_int8, quantize_model  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
-from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
 
 SHIPPED = ROOT / "exported" / "fmnist_small.onnx"
 RANDOM = {"residual_flower": "specs/ch9/residual_flower.yaml",

@@ -41,11 +41,11 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnncompile.backends.torch import GraphModule  # noqa: E402
 from cnncompile.backends.numpy import Executor, init_params  # noqa: E402
+from cnncompile.backends.onnx import Weights, export_model  # noqa: E402
+from cnncompile.backends.torch import GraphModule  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
-from cnncompile.backends.onnx import Weights, export_model  # noqa: E402
 
 MODELS = {
     "fmnist": ("specs/fashion_mnist/fmnist_cnn.yaml", None),

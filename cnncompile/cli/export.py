@@ -36,7 +36,7 @@ class Accelerator(str, Enum):
 
 def _parity_data(source: str, graph, spec, n: int):
     """The first ``n`` test samples of a data set, its preprocessing scale and class names."""
-    from ..train.data import load_dataset
+    from ..data.datasets import load_dataset
     from .runtime import DecodeProgress
 
     data = load_dataset(source, graph.input_shape, spec.output, progress=DecodeProgress())
@@ -90,8 +90,8 @@ def export(
     Example: `cnncompile export exported/fmnist_small.yaml -w runs/quickstart/checkpoint.npz -o
     model.onnx`
     """
-    from ..ir import lower
     from ..backends.onnx import DEFAULT_OPSET, ExportOptions, export_model, load_weights
+    from ..ir import lower
 
     triton_options = None
     if triton is not None:  # option mistakes surface before anything is exported

@@ -1,7 +1,7 @@
 """INT8 and FP16 variants of an exported model, kept only when they keep its accuracy.
 
 INT8 is onnxruntime's static quantization, calibrated on the first samples of the data set's
-training split (read by :func:`cnncompile.train.data.load_dataset`, its stored pixels prepared
+training split (read by :func:`cnncompile.data.datasets.load_dataset`, its stored pixels prepared
 by the model's own preprocessing record, :attr:`OnnxModel.preprocessing`) with per-channel
 signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv,
 QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2 kernels run fastest;
@@ -80,7 +80,7 @@ class QuantizeResult:
 
 def _load_data(model, data: str):
     """The data set for ``model`` via the project's loader; a misfit names the model."""
-    from ..train.data import load_dataset
+    from ..data.datasets import load_dataset
 
     if model.kind == "regression":
         raise DataError(f"{model.path}: quantize measures classification accuracy; this model "
@@ -100,7 +100,7 @@ def _stored(split, index=slice(None)) -> np.ndarray:
 def _predictor(model, split):
     """(predict, split) for :func:`evaluate`: stored uint8 pixels go through the model's own
     preprocessing record, other arrays are fed as the loader hands them."""
-    from ..train.data import Split
+    from ..data.datasets import Split
 
     if split.x.dtype != np.uint8:
         return model.predict, split
@@ -177,9 +177,9 @@ def _with_metadata(model, source_meta: dict[str, str], mode: str, detail: str):
 
 def _measure(model_path: Path, split, heads: list[str], names, seconds: float,
              threads: int | None) -> Measured:
+    from ..evaluation.evaluate import evaluate
     from ..runtime import OnnxModel
     from ..runtime.bench import bench_onnx
-    from ..train.evaluate import evaluate
 
     model = OnnxModel(model_path, provider="cpu", threads=threads)
     predict, fed = _predictor(model, split)

@@ -11,10 +11,10 @@ Everything ``cnncompile train`` and ``cnncompile evaluate`` do is reachable from
     result = finish(trainer)            # test figures, plots, test.json
 """
 
+from ..data.datasets import PREPROCESSING, Dataset, Split, load_dataset
+from ..evaluation.evaluate import Evaluation, Predictor, engine_predictor, evaluate
 from .checkpoint import Checkpoint, check_fits, read_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import PREPROCESSING, Dataset, Split, load_dataset
-from .evaluate import Evaluation, Predictor, engine_predictor, evaluate
 from .loop import DivergedError, StepInfo, Trainer, TrainHooks, TrainingInterrupted
 from .run import RunResult, choose_run_dir, finish, load_resume, write_plots
 

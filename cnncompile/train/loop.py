@@ -31,12 +31,12 @@ import numpy as np
 
 from .. import __version__
 from ..artifacts.files import Terminated, check_writable_dir
+from ..data.datasets import Dataset
 from ..errors import CnnCompileError, DataError
+from ..evaluation.metrics import accuracy_columns, history_row, write_metrics_csv
 from .augment import augment, check_augment
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Dataset
-from .metrics import accuracy_columns, history_row, write_metrics_csv
 
 CHECKPOINT = "checkpoint.npz"
 EVAL_BATCH = 500
@@ -367,7 +367,7 @@ class Trainer:
 
     def predictor(self):
         """Inference probabilities per head from this trainer's engine (the test report)."""
-        from .evaluate import logits_predictor
+        from ..evaluation.evaluate import logits_predictor
 
         return logits_predictor(self.graph.heads, self.engine.logits, self.params)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..artifacts.files import FolderInUse, RunLock, Terminated, check_writable_dir, write_text
 from ..errors import DataError
+from ..evaluation.evaluate import Evaluation, evaluate
 from .checkpoint import Checkpoint, read_checkpoint
-from .evaluate import Evaluation, evaluate
 from .loop import CHECKPOINT, Trainer, TrainingInterrupted, signal_word
 
 RUNS_ROOT = Path("runs")

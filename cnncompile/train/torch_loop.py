@@ -100,7 +100,7 @@ def _worker(rank: int, world: int, port: int, job: dict) -> None:
     """A started worker (rank >= 1): train the same run silently; rank 0 reports and writes."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    from .data import load_dataset
+    from ..data.datasets import load_dataset
     from .loop import DivergedError, TrainingInterrupted
 
     cfg, graph = job["config"], job["graph"]

@@ -12,11 +12,11 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
-from cnncompile.cli import app
 from cnncompile.backends.numpy import init_params
+from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+from cnncompile.cli import app
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 from cnncompile.runtime import OnnxModel
 from cnncompile.runtime.bench import bench_onnx
 from cnncompile.runtime.iobinding import BoundRunner, device_of, runner_for

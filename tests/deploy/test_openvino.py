@@ -18,9 +18,9 @@ import openvino as ov  # the `test` extra
 import pytest
 
 from cnncompile.analysis import analyze_graph
+from cnncompile.backends.onnx import ExportOptions, build_model
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
-from cnncompile.backends.onnx import ExportOptions, build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from cnncompile.artifacts.images import decode_image
 from cnncompile.cli import app
+from cnncompile.data.datasets import load_dataset
+from cnncompile.data.images import load_folder
 from cnncompile.errors import DataError
 from cnncompile.frontend.spec import Head, OutputSpec
-from cnncompile.train.data import load_dataset
-from cnncompile.train.images import load_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported" / "fmnist_small.onnx"

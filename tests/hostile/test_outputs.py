@@ -13,8 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnncompile.cli import app
 from cnncompile.backends.numpy import init_params
+from cnncompile.cli import app
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower

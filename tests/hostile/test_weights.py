@@ -21,11 +21,11 @@ import pytest
 import cnncompile
 from cnncompile.artifacts.weights import read_checkpoint, read_npz, read_weights, save_checkpoint
 from cnncompile.backends.numpy import init_params
+from cnncompile.data.datasets import load_dataset
+from cnncompile.data.idx import read_idx
 from cnncompile.errors import DataError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.train.data import load_dataset
-from cnncompile.train.idx import read_idx
 
 SPEC = """\
 name: tiny

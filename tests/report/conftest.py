@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnncompile.evaluation.metrics import history_row, write_metrics_csv
 from cnncompile.train.checkpoint import save_checkpoint
-from cnncompile.train.metrics import history_row, write_metrics_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ["daisy", "dandelion", "rose", "sunflower", "tulip"]

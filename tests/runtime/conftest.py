@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cnncompile.backends.numpy import init_params
+from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 
 IMAGE_SPEC = """\
 name: pics

@@ -8,7 +8,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from cnncompile.cli import app
-from cnncompile.train.data import Dataset, Split
+from cnncompile.data.datasets import Dataset, Split
 
 runner = CliRunner()
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnncompile.cli import app
 from cnncompile.backends.numpy import Executor, init_params
 from cnncompile.backends.numpy.norm import Moments
+from cnncompile.cli import app
 from cnncompile.errors import DslSyntaxError
 from cnncompile.train.checkpoint import read_checkpoint
 from cnncompile.train.recalibrate import (

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...ir.graph import Graph, Node
 from ..numpy.activations import LEAKY_SLOPE
 from ..numpy.params import validate_params
-from ...ir.graph import Graph, Node
 
 ACTIVATIONS = {
     "relu": F.relu,

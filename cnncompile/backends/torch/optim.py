@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
-from ..numpy.optim import OPTIMIZERS, apply_step
 from ...errors import DataError
+from ..numpy.optim import OPTIMIZERS, apply_step
 from .module import to_ir_layout, to_torch_layout
 
 

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
+from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 
 
 def random_params(graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnncompile.ir import OPS
 from cnncompile.backends.onnx import EMITTERS, ExportOptions, build_model
 from cnncompile.backends.onnx.checks import run_onnx
 from cnncompile.backends.onnx.emitters import onnx_windows
+from cnncompile.ir import OPS
 
 
 def test_every_ir_op_has_an_emitter(ox):

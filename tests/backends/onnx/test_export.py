@@ -10,12 +10,12 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
+from cnncompile.backends.onnx import EMITTERS, ExportOptions, export_model, load_weights
+from cnncompile.backends.onnx.assemble import ir_version_for
 from cnncompile.cli import app
 from cnncompile.errors import DataError, ExportError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
-from cnncompile.backends.onnx import EMITTERS, ExportOptions, export_model, load_weights
-from cnncompile.backends.onnx.assemble import ir_version_for
 from cnncompile.train.checkpoint import save_checkpoint
 
 runner = CliRunner()

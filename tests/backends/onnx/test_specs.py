@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from cnncompile.analysis import analyze_graph
-from cnncompile.frontend import load_spec
-from cnncompile.ir import lower
 from cnncompile.backends.onnx import ExportOptions, Weights, export_model
 from cnncompile.backends.onnx.assemble import plan_folds
+from cnncompile.frontend import load_spec
+from cnncompile.ir import lower
 
 SPECS = Path(__file__).resolve().parents[3] / "specs"
 ALL = sorted(str(p.relative_to(SPECS)) for p in SPECS.glob("*/*.yaml") if p.parent.name != "lib")

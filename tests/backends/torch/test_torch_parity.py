@@ -17,10 +17,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the torch backend's tests need torch (test extra)")
 
-from cnncompile.backends.torch import GraphModule, RandomSource, TorchOptimizer  # noqa: E402
 from cnncompile.backends.numpy import Executor, init_params  # noqa: E402
 from cnncompile.backends.numpy.losses import loss_and_grad  # noqa: E402
 from cnncompile.backends.numpy.optim import make_optimizer  # noqa: E402
+from cnncompile.backends.torch import GraphModule, RandomSource, TorchOptimizer  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnncompile.data.datasets import Split
 from cnncompile.errors import DataError
+from cnncompile.evaluation.evaluate import evaluate
+from cnncompile.evaluation.metrics import confusion_matrix, head_probabilities, per_class_table
 from cnncompile.frontend.spec import Head, OutputSpec
 from cnncompile.train.augment import augment, check_augment
-from cnncompile.train.data import Split
-from cnncompile.train.evaluate import evaluate
-from cnncompile.train.metrics import confusion_matrix, head_probabilities, per_class_table
 from cnncompile.train.plots import plot_samples
 
 

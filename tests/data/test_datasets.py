@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnncompile.data import images
+from cnncompile.data.datasets import holdout_split, load_dataset, textbook_split
+from cnncompile.data.idx import read_idx
 from cnncompile.errors import DataError
 from cnncompile.frontend.spec import Head, OutputSpec
-from cnncompile.train import images
-from cnncompile.train.data import holdout_split, load_dataset, textbook_split
-from cnncompile.train.idx import read_idx
-
-from .conftest import write_idx
 
 
 def classes(k, labels=None):
@@ -75,7 +73,7 @@ def test_fashion_mnist_missing_says_how_to_install(tmp_path, monkeypatch):
         load_dataset("fashion-mnist", (28, 28, 1), classes(10))
 
 
-def test_truncated_idx_file_is_named(idx_folder):
+def test_truncated_idx_file_is_named(idx_folder, write_idx):
     folder = idx_folder()
     path = folder / "train-labels-idx1-ubyte.gz"
     write_idx(path, np.arange(10, dtype=np.uint8))

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..artifacts.heads import check_finite, head_probabilities, split_heads
+from ..data.datasets import Split
 from ..errors import DataError
-from .data import Split
 from .metrics import confusion_matrix, label_columns, per_class_table
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]

@@ -6,7 +6,7 @@
   (``/usr/share/datasets/fashion-mnist``; ``$CNNCOMPILE_FASHION_MNIST`` overrides);
 - a folder of IDX files (``train-images-idx3-ubyte[.gz]`` and labels, ``t10k-*`` for the test set);
 - an image folder in the flowers layout (``root/class/*.jpg``) or the Office31 layout
-  (``root/domain/images/class/*.jpg``, two heads), see :mod:`cnncompile.train.images`;
+  (``root/domain/images/class/*.jpg``, two heads), see :mod:`cnncompile.data.images`;
 - an ``.npz`` file with ``x`` and ``y`` (and optionally ``x_test`` and ``y_test``).
 
 Splits. A set with a test split of its own (Fashion-MNIST's t10k, an .npz with ``x_test``)
