@@ -67,7 +67,9 @@ class OneLineUsageErrors(TyperGroup):
         except click_errors.UsageError as e:
             if isinstance(e, _HELP_NOT_ERROR) or state["debug"]:
                 raise
-            print(usage_error_line(e), file=sys.stderr)
+            from ..artifacts.text import printable
+
+            print(printable(usage_error_line(e)), file=sys.stderr)
             raise typer.Exit(2) from None
 
 
@@ -108,8 +110,14 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the Exit to raise."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``error: message`` on stderr and return the Exit to raise.
+
+    Control characters are shown escaped, never sent: a file name with a newline cannot forge a
+    second ``error:`` line, nor an escape sequence clear the screen.
+    """
+    from ..artifacts.text import printable
+
+    print(f"error: {printable(message)}", file=sys.stderr)
     return typer.Exit(code)
 
 
