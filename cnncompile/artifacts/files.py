@@ -29,6 +29,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..filekinds import special_kind
+from . import inputs
+from .inputs import check_no_input_inside, check_not_input, note_input
 from .text import printable
 
 # Pseudo file systems where nothing a user means to keep can be written (/dev/shm is a tmpfs).
@@ -115,7 +117,8 @@ def check_writable_dir(folder: Path | str, what: str = "output folder",
     folder = prepare_dir(folder, what)
     probe = folder / f".probe{os.getpid()}"
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # O_EXCL: a probe name that exists (a link planted there) is never opened
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, b"cnncompile write probe\n")
             os.fsync(fd)
@@ -200,6 +203,7 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
                         "file to write")
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give a file name")
+    check_not_input(path)
     prepare_dir(path.parent if str(path.parent) else Path("."), "folder")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp{os.getpid()}.", dir=path.parent)
@@ -266,6 +270,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
                         "folder to write")
     if path.exists() and not path.is_dir():
         raise DataError(f"{path}: exists and is not a folder")
+    check_no_input_inside(path)
     with temp_dir(path) as tmp:
         yield tmp
         with contextlib.suppress(OSError):  # mkdtemp's 0700 would hide it from others
@@ -343,6 +348,7 @@ def require_regular_file(path: Path | str, what: str = "file") -> os.stat_result
         raise DataError(f"{shown}: is {kind}, not {_article(what)} {what}")
     if _is_pseudo(Path(path)):
         raise DataError(f"{shown}: a system pseudo-file, not {_article(what)} {what}")
+    note_input(path, what, st)
     return st
 
 
@@ -404,8 +410,12 @@ class RunLock:
     def acquire(self) -> RunLock:
         prepare_dir(self.folder, self.what)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a `.lock` that is a link would have us truncate the file it names
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise DataError(f"{printable(self.path)}: is a symbolic link; cnncompile never "
+                                "writes through links in a run folder (remove it)") from None
             raise DataError(f"{self.folder}: cannot lock the {self.what} ({_why(e)})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -444,6 +454,18 @@ class RunLock:
 
 
 _held_locks: set[RunLock] = set()
+
+
+def _holds_run_folder(folder: Path) -> bool:
+    """Is ``folder`` a run folder this process holds locked (so its files are ours to replace)?"""
+    for lock in _held_locks:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(lock.folder, folder):
+                return True
+    return False
+
+
+inputs.owned_folder = _holds_run_folder
 
 
 def release_run_locks() -> None:

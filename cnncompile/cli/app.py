@@ -150,9 +150,10 @@ def handle_errors(fn: Callable) -> Callable:
             remove_live_temp_files,
             signals_as_exceptions,
         )
+        from ..artifacts.inputs import command_inputs
 
         try:
-            with signals_as_exceptions():
+            with signals_as_exceptions(), command_inputs():
                 result = fn(*args, **kwargs)
                 sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             return result

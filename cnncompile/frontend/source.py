@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ..artifacts.inputs import note_input
 from ..errors import DslSyntaxError, Location
 from ..filekinds import special_kind
 
@@ -109,6 +110,7 @@ def read_bounded(path: Path, what: str) -> bytes:
                                  f"{MAX_FILE_BYTES:,}", where)
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
+        note_input(path, what, st)
     except OSError as e:
         raise DslSyntaxError(f"cannot read the {what}: {e.strerror}", where) from None
     if len(data) > MAX_FILE_BYTES:

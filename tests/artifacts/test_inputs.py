@@ -1,0 +1,118 @@
+"""A command never writes over a file it read, nor through a link in a run folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnncompile.artifacts.files import lock_run_dir, release_run_locks, write_text
+from cnncompile.artifacts.inputs import command_inputs, note_input
+from cnncompile.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "exported" / "fmnist_small.yaml"
+
+
+def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnncompile", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def spec(tmp_path) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(SPEC.read_text())
+    return path
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["report"], ["analyze", "--format", "json"]])
+def test_an_output_onto_the_spec_is_refused_and_the_spec_kept(spec, command):
+    before = spec.read_bytes()
+    r = cli(*command, spec, "-o", spec, cwd=spec.parent)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"error: {spec}: is this command's spec file ({spec}); write the output "
+                        "to another path\n")
+    assert spec.read_bytes() == before
+
+
+def test_a_link_or_another_spelling_of_an_input_is_the_same_file(spec):
+    (spec.parent / "link.yaml").symlink_to(spec)
+    (spec.parent / "sub").mkdir()
+    before = spec.read_bytes()
+    for out in ("link.yaml", "sub/../s.yaml"):
+        r = cli("analyze", "s.yaml", "-o", out, cwd=spec.parent)
+        assert r.returncode == 2 and "is this command's spec file (s.yaml)" in r.stderr, r.stderr
+    assert spec.read_bytes() == before and (spec.parent / "link.yaml").is_symlink()
+
+
+def test_export_never_replaces_the_checkpoint_it_exports(spec, tmp_path):
+    from cnncompile.backends.numpy import init_params
+    from cnncompile.frontend.spec import load_spec
+    from cnncompile.ir import lower
+
+    ckpt = tmp_path / "run" / "checkpoint.npz"
+    ckpt.parent.mkdir()
+    np.savez(ckpt, **init_params(lower(load_spec(spec))))
+    before = ckpt.read_bytes()
+    r = cli("export", spec, "-w", ckpt, "-o", ckpt, cwd=tmp_path)
+    assert r.returncode == 2 and f"error: {ckpt}: is this command's " in r.stderr, r.stderr
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["checkpoint.npz"]  # no temp left
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").symlink_to(precious)
+    with pytest.raises(DataError, match=r"\.lock: is a symbolic link; cnncompile never writes "
+                                        r"through links in a run folder"):
+        lock_run_dir(run)
+    assert precious.read_text() == "keep me\n"
+
+
+def test_the_record_lasts_one_scope_and_a_held_run_folder_is_the_commands_own(tmp_path):
+    f = tmp_path / "m.txt"
+    f.write_text("a")
+    with command_inputs():
+        note_input(f, "model file")
+        with pytest.raises(DataError, match="is this command's model file"):
+            write_text(f, "b")
+    write_text(f, "b")  # a later command (a later API call) may write what an earlier one read
+    assert f.read_text() == "b"
+    note_input(f, "model file")  # outside a scope nothing is recorded
+    write_text(f, "c")
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = run / "checkpoint.npz"
+    ckpt.write_bytes(b"old")
+    with command_inputs():
+        note_input(ckpt, "checkpoint")  # --resume reads the run's checkpoint ...
+        lock_run_dir(run)
+        try:
+            write_text(ckpt, "new")  # ... and replaces it: the run folder is its own
+        finally:
+            release_run_locks()
+    assert ckpt.read_text() == "new"
+    assert not any(name.startswith(".checkpoint") for name in os.listdir(run))
+
+
+def test_a_folder_holding_an_input_is_never_replaced_whole(tmp_path):
+    from cnncompile.artifacts.files import atomic_dir
+
+    repo = tmp_path / "repo"
+    (repo / "m" / "1").mkdir(parents=True)
+    model = repo / "m" / "1" / "model.onnx"
+    model.write_bytes(b"onnx")
+    with command_inputs():
+        note_input(model, "ONNX model file")
+        with pytest.raises(DataError, match=r"repo: is this command's ONNX model file"):
+            with atomic_dir(repo) as tmp:
+                (tmp / "x").write_text("new")
+    assert model.read_bytes() == b"onnx" and sorted(os.listdir(tmp_path)) == ["repo"]
