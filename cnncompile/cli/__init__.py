@@ -13,13 +13,14 @@ import sys
 from .app import app as _app
 
 # every module that registers commands, imported together for the whole app
-MODULES = ("analyze", "convert", "deploy", "export", "report", "runtime", "train")
+MODULES = ("analyze", "convert", "deploy", "export", "report", "runtime", "samples",
+           "train")
 # command -> the module that registers it (tests/test_startup.py checks the two agree); a
 # command missing here still runs, through the whole app
 COMMAND_MODULES = {
     "analyze": "analyze", "expand": "analyze", "convert": "convert", "quantize": "deploy",
     "export": "export", "report": "report", "predict": "runtime", "bench": "runtime",
-    "train": "train", "evaluate": "train",
+    "train": "train", "evaluate": "train", "sample-data": "samples",
 }
 
 # `from .app import ...` bound the submodule here; the name `app` means the whole app instead,
