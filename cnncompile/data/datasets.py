@@ -250,7 +250,9 @@ def _read_npz(path: Path) -> dict:
     for key, a in arrays.items():
         if a.ndim == 0:
             raise DataError(f"{path}: `{key}` is a single value, not an array of samples")
-        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating):
+        if np.issubdtype(a.dtype, np.complexfloating):  # never trained on its real part alone
+            raise DataError(f"{path}: `{key}` holds complex numbers ({a.dtype}); give real ones")
+        if np.issubdtype(a.dtype, np.floating):
             with np.errstate(over="ignore"):
                 bad = ~np.isfinite(a.astype(np.float32, copy=False))
             if bad.any():
@@ -266,6 +268,8 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
     """``x`` reshaped to [N, *shape]: [N, H, W] gains C = 1, and a vector input flattens."""
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{label}: inputs must be numbers. Received: dtype {x.dtype}")
+    if len(x) == 0:
+        raise DataError(f"{label}: holds no samples")
     sample = x.shape[1:]
     if sample == tuple(shape):
         fitted = x
@@ -276,8 +280,16 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
     elif model is not None:  # an exported model's input is fixed: --input cannot help
         raise DataError(f"{label}: samples are {list(sample)} but {model} takes "
                         f"{list(shape)}; give it data of that shape")
+    elif len(shape) == 3 and sample == (shape[2], *shape[:2]):
+        raise DataError(f"{label}: samples are {list(sample)}, channels first; cnncompile reads "
+                        f"[H, W, C] = {list(shape)}: transpose the arrays "
+                        "(x.transpose(0, 2, 3, 1)) before saving them")
     else:
         hint = ",".join(map(str, sample + ((1,) if len(sample) == 2 else ())))
+        if len(sample) == 3 and sample[0] in (1, 3) and sample[2] not in (1, 3):
+            raise DataError(f"{label}: samples are {list(sample)}, which looks channels first; "
+                            "cnncompile reads [H, W, C]: transpose the arrays "
+                            "(x.transpose(0, 2, 3, 1)) before saving them")
         raise DataError(f"{label}: samples are {list(sample)} but the spec's input is "
                         f"{list(shape)} (try --input {hint})")
     return fitted if fitted.dtype == np.uint8 else fitted.astype(np.float32)
@@ -286,6 +298,13 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
 def _fit_labels(y: np.ndarray, output, label: str, exact: bool) -> np.ndarray:
     """Check labels against the spec's heads; ``exact``: the data must have every class."""
     heads = output.heads
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        what = "regression targets" if output.kind == "regression" else "class labels"
+        raise DataError(f"{label}: {what} must be numbers"
+                        + ("" if output.kind == "regression" else " (class indices 0..K-1)")
+                        + f". Received: dtype {y.dtype}")
+    if len(y) == 0:
+        raise DataError(f"{label}: holds no labels")
     if output.kind == "regression":
         y = y.reshape(len(y), -1).astype(np.float32)
         if y.shape[1] != heads[0].size:

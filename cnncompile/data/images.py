@@ -81,7 +81,12 @@ def scan_folder(root: Path) -> FolderSet:
     """
     top = _subdirs(root)
     if not top:
-        raise DataError(f"{printable(root)}: empty folder: no class folders with images in it")
+        shown = printable(root)
+        loose = _images(root)
+        if loose:  # images straight in the folder: the classes are missing, not the images
+            raise DataError(f"{shown}: {len(loose)} images but no class folders; put each "
+                            f"class's images in a subfolder of its own ({shown}/<class>/*.jpg)")
+        raise DataError(f"{shown}: empty folder: no class folders with images in it")
     if all((d / "images").is_dir() for d in top):
         per_domain = {d.name: _class_files(d / "images") for d in top}
         classes = sorted({c for files in per_domain.values() for c in files})
