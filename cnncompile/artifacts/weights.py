@@ -235,21 +235,59 @@ def read_checkpoint(path: Path | str, **limits) -> Checkpoint:
     return Checkpoint(params, meta, opt_state, arrays.get(PERM_KEY), path)
 
 
-def check_fits(graph, ckpt: Checkpoint, source: str, *, same_structure: bool = False) -> None:
+def check_fits(graph, ckpt: Checkpoint, source: str) -> None:
     """Refuse a checkpoint that does not fit ``graph``, naming the first mismatching parameter.
 
-    Names, shapes, float dtype, finite values as float32, batch-norm variances >= 0. With
-    ``same_structure`` (resuming), the IR hash must match too: a spec whose parameters fit but
-    whose computation changed (another dropout rate, a different padding) is refused.
+    Names, shapes, float dtype, finite values as float32, batch-norm variances >= 0. And where
+    the checkpoint records the IR hash of the model it was trained on, that hash must be
+    ``graph``'s: weights trained on another version of the spec whose parameters still fit
+    (relu changed to sigmoid, max pooling to average, another dropout rate) are refused, naming
+    the first node that differs, for export and evaluation as for ``--resume``. A plain
+    parameters file records nothing and is checked by names and shapes alone.
     """
     from ..backends.numpy import validate_params
 
     validate_params(graph, ckpt.params, source=source)
     recorded = ckpt.meta.get("ir_hash")
-    if same_structure and recorded and recorded != graph.structure_hash():
-        raise DataError(f"{source}: the checkpoint was trained on another version of model "
-                        f"{graph.name!r} (IR hash {recorded}, this spec gives "
-                        f"{graph.structure_hash()}); start a new run with another --out")
+    if recorded and recorded != graph.structure_hash():
+        raise DataError(f"{source}: trained on another version of model {graph.name!r}"
+                        f"{_first_difference(graph, ckpt.meta)}; train it again, or use the "
+                        "spec it was trained on (the checkpoint holds its text)")
+
+
+def _first_difference(graph, meta: dict) -> str:
+    """`` (node 'conv_1': func 'relu' in the checkpoint's spec, 'sigmoid' here)``, or ``""``
+    when the checkpoint's own spec text cannot be compiled again to compare."""
+    from dataclasses import fields, is_dataclass
+
+    from ..errors import CnnCompileError
+    from ..frontend.spec import parse_spec
+    from ..ir import lower
+
+    try:
+        shape = tuple(meta["input_shape"]) if meta.get("input_shape") else None
+        path = Path(meta["spec_path"]) if meta.get("spec_path") else None
+        old = lower(parse_spec(str(meta["spec_text"]), "<checkpoint spec>", path, shape))
+    except (CnnCompileError, KeyError, TypeError, ValueError, OSError):
+        return ""
+    if old.input_shape != graph.input_shape:
+        return (f" (input {list(old.input_shape)} in the checkpoint's spec, "
+                f"{list(graph.input_shape)} here)")
+    was_nodes, nodes = list(old), list(graph)
+    for was, node in zip(was_nodes, nodes):  # noqa: B905 -- the lengths may differ
+        where = f" (at node {node.name!r}: the checkpoint's spec has"
+        if was.op != node.op:
+            return f"{where} {was.op}, this one {node.op})"
+        if is_dataclass(node.attrs) and type(was.attrs) is type(node.attrs):
+            for f in fields(node.attrs):
+                a, b = getattr(was.attrs, f.name), getattr(node.attrs, f.name)
+                if a != b:
+                    return f"{where} {node.op} {f.name} {a!r}, this one {b!r})"
+        if was.shape != node.shape:
+            return f"{where} shape {list(was.shape)}, this one {list(node.shape)})"
+    if len(was_nodes) != len(nodes):
+        return f" ({len(was_nodes)} nodes in the checkpoint's spec, {len(nodes)} here)"
+    return ""
 
 
 def read_weights(path: Path | str, graph) -> Checkpoint:

@@ -101,7 +101,7 @@ def train(
         ckpt = load_resume(run_dir)
         sp = _spec_for_checkpoint(spec, input, classes, ckpt)
         graph = lower(sp)
-        check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"), same_structure=True)
+        check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"))
         try:
             config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
         except OptionError as e:  # a record the option table no longer accepts

@@ -93,7 +93,7 @@ def clear_run(run_dir: Path) -> None:
 def load_resume(run_dir: Path) -> Checkpoint:
     """The run's checkpoint; DataError if it is a plain parameters file (nothing to resume).
 
-    Check it against the model with ``check_fits(graph, ckpt, ..., same_structure=True)``.
+    Check it against the model with ``check_fits(graph, ckpt, ...)``.
     """
     ckpt = read_checkpoint(run_dir / CHECKPOINT)
     if "rng" not in ckpt.meta or "config" not in ckpt.meta:
