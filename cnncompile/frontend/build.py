@@ -75,7 +75,7 @@ class LayerBuilder:
         """A hidden-layer list (``layers:``), applying the textbook's wrapping rule."""
         if not isinstance(raw, list):
             raise DslSyntaxError(
-                f"`layers` must be a list of layer expressions. Received: {_describe(raw)}", loc.at(path)
+                f"`layers` must be a list of layer expressions. Received: {describe_value(raw)}", loc.at(path)
             )
         if raw and (isinstance(raw[0], bool) or not isinstance(raw[0], (list, int))):
             item = self.build(raw, loc, path, 0)
@@ -100,7 +100,7 @@ class LayerBuilder:
         if isinstance(raw, bool) or raw is None or isinstance(raw, (float, dict)):
             raise DslSyntaxError(
                 f"a layer must be a list like [conv, {{...}}], an integer width or a kind name. "
-                f"Received: {_describe(raw)}",
+                f"Received: {describe_value(raw)}",
                 loc.at(path),
             )
         if isinstance(raw, int):
@@ -164,7 +164,7 @@ class LayerBuilder:
             raise DslSyntaxError(f"`name` must be a macro name. Received: {name!r}", opt_locs("name").at(where.path))
         if not isinstance(args, dict):
             raise DslSyntaxError(
-                f"`args` must be a mapping of placeholders to values. Received: {_describe(args)}",
+                f"`args` must be a mapping of placeholders to values. Received: {describe_value(args)}",
                 opt_locs("args").at(where.path),
             )
         macro = self.macros.get(name)
@@ -227,6 +227,7 @@ def _value_loc_fn(options, where: Location):
     return lambda key: where
 
 
-def _describe(value) -> str:
+def describe_value(value) -> str:
+    """``repr(value)``, cut to 60 characters for an error message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
