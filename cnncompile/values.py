@@ -65,32 +65,40 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
     return float(text)
 
 
-def use_core_schema(loader: type) -> type:
-    """``loader`` (a SafeLoader subclass) resolving plain scalars by the YAML 1.2 core schema.
+def use_core_schema(cls: type) -> type:
+    """``cls`` (a PyYAML Loader or Dumper class) resolving plain scalars by the YAML 1.2 core
+    schema; a dumper then quotes exactly the strings a YAML 1.2 reader would take for numbers.
 
     PyYAML's resolvers are YAML 1.1's: `1e-5` (no dot) is a string, `010` is octal 8 and
     `yes`/`on` are booleans. The 1.1 null, bool, int and float rules are replaced; merge keys
     and timestamps stay as they are.
     """
-    loader.yaml_implicit_resolvers = {
+    cls.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in rules if tag not in _CORE_TAGS]
-        for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        for first, rules in cls.yaml_implicit_resolvers.items()
     }
     for tag, regexp, first in _RESOLVERS:
-        loader.add_implicit_resolver(tag, regexp, first)
+        cls.add_implicit_resolver(tag, regexp, first)
+    return cls
+
+
+def _core_loader(loader: type) -> type:
+    """``loader`` reading the core schema's scalars: resolvers, and ints and floats built by
+    1.2's rules (PyYAML's own constructors read `010` as octal)."""
+    use_core_schema(loader)
     loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
     return loader
 
 
-@use_core_schema
+@_core_loader
 class CoreSchemaLoader(yaml.SafeLoader):
     """PyYAML's safe loader (pure Python) with YAML 1.2 core-schema scalars."""
 
 
 _CSafeLoader = getattr(yaml, "CSafeLoader", None)  # absent when PyYAML was built without libyaml
 CCoreSchemaLoader: type | None = (
-    use_core_schema(type("CCoreSchemaLoader", (_CSafeLoader,), {})) if _CSafeLoader else None
+    _core_loader(type("CCoreSchemaLoader", (_CSafeLoader,), {})) if _CSafeLoader else None
 )
 
 

@@ -137,3 +137,16 @@ def test_the_checks_word_their_rule():
 def test_parse_spec_reads_python_literal_booleans_still():
     spec = parse_spec(BASE + "layers: [['full', {'width': 3, 'bias': False}]]\n")
     assert spec.layers.items[0].bias is False
+
+
+def test_expand_quotes_the_strings_yaml_1_2_reads_as_numbers():
+    from cnncompile.frontend.dump import expanded_yaml
+
+    text = ("name: '1e5'\ndescription: '010'\ninput: [4]\noutput: {labels: [yes, '1e3', on]}\n"
+            "layers: [[batch_normal, {epsilon: 1e-5}]]\ntrain: {learning_rate: 1e-3}\n")
+    a = parse_spec(text)
+    written = expanded_yaml(a)
+    assert "name: '1e5'\n" in written and "description: '010'\n" in written
+    b = parse_spec(written)
+    assert (a.name, a.description, a.output, a.layers, a.train) == (
+        b.name, b.description, b.output, b.layers, b.train)

@@ -6,6 +6,7 @@ import textwrap
 
 import yaml
 
+from ..values import use_core_schema
 from . import layers as L
 from .kinds import to_dsl
 from .spec import OutputSpec, Spec
@@ -16,7 +17,13 @@ def layer_to_dsl(layer: L.Layer):
     return to_dsl(layer)
 
 
+@use_core_schema  # so that strings YAML 1.2 reads as numbers (`1e5`) are quoted
 class _FlowDumper(yaml.SafeDumper):
+    pass
+
+
+@use_core_schema
+class _BlockDumper(yaml.SafeDumper):
     pass
 
 
@@ -59,8 +66,8 @@ def expanded_yaml(spec: Spec) -> str:
 
     text = f"name: {flow(spec.name)}\n"
     if spec.description:
-        text += yaml.safe_dump({"description": spec.description}, width=100, sort_keys=False,
-                               allow_unicode=True)
+        text += yaml.dump({"description": spec.description}, Dumper=_BlockDumper, width=100,
+                          sort_keys=False, allow_unicode=True)
     text += f"input: {flow(list(spec.input_shape))}\n"
     text += f"output: {flow(output_to_dsl(spec.output))}\n"
     text += "layers:\n" + textwrap.indent(yaml.dump(items, Dumper=_FlowDumper, width=100), "  ")
