@@ -82,13 +82,16 @@ def pair_of(check: Callable[[Any], int], what: str) -> Callable[[Any], tuple[int
 positive_pair = pair_of(positive_int, "a positive integer")
 
 
+PADDING_NAMES = ("SAME", "VALID")
+
+
 def padding(value) -> tuple:
     """'SAME' | 'VALID' (any case) | p | [ph, pw] -> a per-axis pair."""
     if isinstance(value, str):
         upper = value.upper()
-        if upper in ("SAME", "VALID"):
+        if upper in PADDING_NAMES:
             return (upper, upper)
-        raise ValueRefused("'SAME', 'VALID' or an integer", value, closest(upper, ["SAME", "VALID"]))
+        raise ValueRefused("'SAME', 'VALID' or an integer", value, closest(upper, PADDING_NAMES))
     return pair_of(non_negative_int, "'SAME', 'VALID', a non-negative integer")(value)
 
 
