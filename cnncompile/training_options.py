@@ -4,8 +4,9 @@ Every consumer is made from :data:`OPTIONS`, none repeats it: the spec's `train:
 (``frontend/spec.py``), :class:`~cnncompile.train.config.TrainConfig` (its fields, defaults and
 validation), the `cnncompile train` flags (``cli/common.py`` builds one Typer option per entry)
 and ``docs/train-options.md`` (:func:`markdown`). So a spec and the command line accept exactly
-the same values: the CLI reads a flag's text as a YAML scalar, as the spec file is read, and both
-then go through :meth:`TrainOption.parse`.
+the same values: the CLI reads a flag's text as a YAML 1.2 scalar, as the spec file is read, and
+both then go through :meth:`TrainOption.parse`, whose rules are :mod:`cnncompile.values`' (the
+ones layer options follow).
 
 Adding an option is one :class:`TrainOption` entry in :data:`OPTIONS`, then regenerating the docs
 table::

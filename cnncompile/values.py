@@ -109,7 +109,7 @@ def scalar(text: str) -> Any:
     text is null, as an empty value in the spec is.
     """
     try:
-        value = yaml.load(text, Loader=CCoreSchemaLoader or CoreSchemaLoader)  # noqa: S506
+        value = yaml.load(text, Loader=CCoreSchemaLoader or CoreSchemaLoader)  # safe: SafeLoader
     except yaml.YAMLError:
         return text
     return text if isinstance(value, (list, dict)) else value
