@@ -4,8 +4,9 @@ Every consumer is made from :data:`OPTIONS`, none repeats it: the spec's `train:
 (``frontend/spec.py``), :class:`~cnncompile.train.config.TrainConfig` (its fields, defaults and
 validation), the `cnncompile train` flags (``cli/common.py`` builds one Typer option per entry)
 and ``docs/train-options.md`` (:func:`markdown`). So a spec and the command line accept exactly
-the same values: the CLI reads a flag's text as a YAML scalar, as the spec file is read, and both
-then go through :meth:`TrainOption.parse`.
+the same values: the CLI reads a flag's text as a YAML 1.2 scalar, as the spec file is read, and
+both then go through :meth:`TrainOption.parse`, whose rules are :mod:`cnncompile.values`' (the
+ones layer options follow).
 
 Adding an option is one :class:`TrainOption` entry in :data:`OPTIONS`, then regenerating the docs
 table::
@@ -17,14 +18,11 @@ This module sits below ``frontend/`` and ``train/`` and imports nothing from eit
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from .wording import closest
+from . import values
 
 
 class BadValue(ValueError):
@@ -50,9 +48,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-BOOL_WORDS = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -100,20 +95,7 @@ class TrainOption:
             if self.values:
                 return self.values
             return f"a string matching {self.pattern}" if self.pattern else "a string"
-        if self.kind is int and self.high is None and not self.low_open:
-            if self.low == 1:
-                return "a positive integer"
-            if self.low == 0:
-                return "a non-negative integer"
-        noun = "an integer" if self.kind is int else "a number"
-        if self.low is None and self.high is None:
-            return noun
-        if self.high is None:
-            return f"{noun} {'>' if self.low_open else '>='} {_num(self.low)}"
-        if self.low is None:
-            return f"{noun} {'<' if self.high_open else '<='} {_num(self.high)}"
-        lo, hi = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"in {lo}{_num(self.low)}, {_num(self.high)}{hi}"
+        return values.range_text(self.kind, self.low, self.high, self.low_open, self.high_open)
 
     def values_text(self) -> str:
         """The accepted values, for the docs table."""
@@ -130,13 +112,16 @@ class TrainOption:
             return "none"
         if self.kind is bool:
             return "on" if self.default else "off"
-        return _num(self.default) if self.kind in (int, float) else str(self.default)
+        return values.number_text(self.default) if self.kind in (int, float) else str(self.default)
 
     # -- reading a value ---------------------------------------------------------------------
     def parse(self, value: Any) -> Any:
         """The canonical value of ``value`` (a YAML scalar), or :class:`BadValue`.
 
-        >>> OPTIONS_BY_NAME["learning_rate"].parse("1e-3")
+        The rules are :mod:`cnncompile.values`', as for layer options; the wording is the
+        table's (``expected``).
+
+        >>> OPTIONS_BY_NAME["learning_rate"].parse(1e-3)
         0.001
         >>> OPTIONS_BY_NAME["epochs"].parse(0)
         Traceback (most recent call last):
@@ -148,66 +133,30 @@ class TrainOption:
             if self.optional:
                 return None
             raise BadValue(self, value)
-        if self.kind is bool:
-            return self._parse_bool(value)
-        if self.kind is str:
-            return self._parse_str(value)
-        return self._parse_number(value)
+        try:
+            return self._parse_value(value)
+        except values.ValueRefused as e:
+            raise BadValue(self, value, e.hint) from None
 
     def parse_text(self, text: str) -> Any:
-        """A flag's text read as the spec file would read it (a YAML scalar), then parsed."""
-        return self.parse(yaml_scalar(text))
+        """A flag's text read as the spec file would read it (a YAML 1.2 scalar), then parsed.
 
-    def _parse_bool(self, value):
-        if isinstance(value, str) and value.lower() in BOOL_WORDS:
-            return BOOL_WORDS[value.lower()]
-        if not isinstance(value, bool):
-            raise BadValue(self, value)
-        return value
+        >>> OPTIONS_BY_NAME["epochs"].parse_text("010"), OPTIONS_BY_NAME["learning_rate"].parse_text(".5")
+        (10, 0.5)
+        """
+        return self.parse(values.scalar(text))
 
-    def _parse_str(self, value):
-        if not isinstance(value, str):
-            raise BadValue(self, value)
-        if self.choices and value not in self.choices:
-            raise BadValue(self, value, closest(value, self.choices))
-        if self.pattern and not re.fullmatch(self.pattern, value):
-            raise BadValue(self, value)
-        return value
-
-    def _parse_number(self, value):
-        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string, not a number
-            try:
-                value = int(value) if self.kind is int else float(value)
-            except ValueError:
-                raise BadValue(self, value) from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadValue(self, value)
-        if self.kind is int and not isinstance(value, int):
-            raise BadValue(self, value)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise BadValue(self, value)
-        ok = (self.low is None or (value > self.low if self.low_open else value >= self.low)) and (
-            self.high is None or (value < self.high if self.high_open else value <= self.high))
-        if not ok:
-            raise BadValue(self, value)
-        return self.kind(value)
-
-
-def _num(x) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def yaml_scalar(text: str) -> Any:
-    """``text`` as the spec file would read it: ``3`` -> 3, ``true`` -> True, ``.nan`` -> nan.
-
-    Text that YAML reads as a list or a mapping (or cannot read) stays the text itself; an
-    empty text is YAML's null, as an empty value in the spec is.
-    """
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return text if isinstance(value, (list, dict)) else value
+    def _parse_value(self, value: Any) -> Any:
+        if self.kind is bool:
+            return values.boolean(value)
+        if self.kind is str:
+            value = values.choice(value, self.choices) if self.choices else value
+            if not isinstance(value, str) or (self.pattern and not re.fullmatch(self.pattern, value)):
+                raise BadValue(self, value)
+            return value
+        if self.kind is int:
+            return values.integer(value, self.low, self.high)
+        return values.number(value, self.low, self.high, self.low_open, self.high_open)
 
 
 OPTIONS: tuple[TrainOption, ...] = (

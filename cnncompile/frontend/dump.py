@@ -6,91 +6,24 @@ import textwrap
 
 import yaml
 
+from ..values import use_core_schema
 from . import layers as L
-from .options import REQUIRED, SCHEMAS
+from .kinds import to_dsl
 from .spec import OutputSpec, Spec
-
-
-def _pair(v: tuple):
-    return v[0] if v[0] == v[1] else list(v)
-
-
-def _options(kind: str, values: dict) -> dict:
-    """Only the options that differ from the kind's defaults, in schema order."""
-    out = {}
-    for key, (parse, default) in SCHEMAS[kind].items():
-        if key not in values:
-            continue
-        v = values[key]
-        if default is not REQUIRED and default is not None and parse(default) == v:
-            continue
-        out[key] = _pair(v) if isinstance(v, tuple) else v
-    return out
-
-
-def _batch_norm_rate(options: dict) -> dict:
-    """``momentum: m`` instead of ``exp_ratio`` when the rate was given as a momentum.
-
-    The front end stores ``exp_ratio = 1 - momentum``, so `momentum: 0.9` becomes
-    0.09999999999999998; writing the momentum back reads as exactly the same rate.
-    """
-    rate = options.get("exp_ratio")
-    if rate is None:
-        return options
-    momentum = 1.0 - rate
-    if 1.0 - momentum != rate or len(repr(momentum)) >= len(repr(rate)):
-        return options
-    return {("momentum" if k == "exp_ratio" else k): (momentum if k == "exp_ratio" else v)
-            for k, v in options.items()}
 
 
 def layer_to_dsl(layer: L.Layer):
     """One layer expression as plain lists and dicts (macros already expanded)."""
-    if isinstance(layer, L.Full):
-        o = _options("full", {"width": layer.width, "actfunc": layer.actfunc, "bias": layer.bias})
-        return ["full", o]
-    if isinstance(layer, L.Conv):
-        o = _options("conv", {"ksize": layer.ksize, "chn": layer.chn, "stride": layer.stride,
-                              "padding": layer.padding, "actfunc": layer.actfunc,
-                              "actions": layer.actions, "bias": layer.bias, "groups": layer.groups,
-                              **({"bn": layer.bn} if layer.bn else {})})
-        return ["conv", o]
-    if isinstance(layer, L.Pool):
-        values = {"stride": layer.stride, "ksize": layer.ksize, "padding": layer.padding}
-        if layer.op == "avg":
-            values["count_pad"] = layer.count_pad
-        if layer.ksize == layer.stride:
-            del values["ksize"]  # the default: ksize = stride
-        o = _options(layer.op, values)
-        return [layer.op, o] if o else [layer.op]
-    if isinstance(layer, L.Dropout):
-        return ["dropout", {"keep_prob": layer.keep_prob}]
-    if isinstance(layer, L.Noise):
-        return ["noise", _options("noise", {"type": layer.type, "mean": layer.mean,
-                                            "std": layer.std, "ratio": layer.ratio})]
-    if isinstance(layer, L.BatchNormal):
-        o = _batch_norm_rate(_options("batch_normal", {"rescale": layer.rescale,
-                                                       "epsilon": layer.epsilon,
-                                                       "exp_ratio": layer.exp_ratio}))
-        return ["batch_normal", o] if o else ["batch_normal"]
-    if isinstance(layer, L.Act):
-        return ["act", {"actfunc": layer.actfunc}]
-    if isinstance(layer, L.Serial):
-        return ["serial"] + [layer_to_dsl(c) for c in layer.items]
-    if isinstance(layer, L.Parallel):
-        return ["parallel"] + [layer_to_dsl(c) for c in layer.branches]
-    if isinstance(layer, L.Loop):
-        return ["loop", {"repeat": layer.repeat}, layer_to_dsl(layer.body)]
-    if isinstance(layer, L.Add):
-        o = _options("add", {"x": layer.x, "actions": layer.actions, "actfunc": layer.actfunc,
-                             **({"bn": layer.bn} if layer.bn else {})})
-        return ["add", o] + [layer_to_dsl(c) for c in layer.branches]
-    if isinstance(layer, L.Custom):
-        return layer_to_dsl(layer.body)
-    raise AssertionError(type(layer).__name__)
+    return to_dsl(layer)
 
 
+@use_core_schema  # so that strings YAML 1.2 reads as numbers (`1e5`) are quoted
 class _FlowDumper(yaml.SafeDumper):
+    pass
+
+
+@use_core_schema
+class _BlockDumper(yaml.SafeDumper):
     pass
 
 
@@ -133,8 +66,8 @@ def expanded_yaml(spec: Spec) -> str:
 
     text = f"name: {flow(spec.name)}\n"
     if spec.description:
-        text += yaml.safe_dump({"description": spec.description}, width=100, sort_keys=False,
-                               allow_unicode=True)
+        text += yaml.dump({"description": spec.description}, Dumper=_BlockDumper, width=100,
+                          sort_keys=False, allow_unicode=True)
     text += f"input: {flow(list(spec.input_shape))}\n"
     text += f"output: {flow(output_to_dsl(spec.output))}\n"
     text += "layers:\n" + textwrap.indent(yaml.dump(items, Dumper=_FlowDumper, width=100), "  ")

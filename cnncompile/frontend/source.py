@@ -2,7 +2,9 @@
 
 Lists and dicts come back as :class:`LList` / :class:`LDict`, plain ``list``/``dict`` subclasses
 that carry a :class:`~cnncompile.errors.Location` for themselves and for each item or value, so
-that every later error can point at a file and line. Loading is bounded: a file larger than
+that every later error can point at a file and line. Plain scalars are read by the YAML 1.2
+core schema (``cnncompile.values``: `1e-5` is a number, `010` is ten, `yes` is a string), the same
+rule the training flags use. Loading is bounded: a file larger than
 ``MAX_FILE_BYTES`` or a document that expands (anchors and aliases included) into more than
 ``MAX_YAML_NODES`` values is refused before it can exhaust memory.
 """
@@ -17,6 +19,7 @@ import yaml
 from ..artifacts.inputs import note_input
 from ..errors import DslSyntaxError, Location
 from ..filekinds import special_kind
+from ..values import CCoreSchemaLoader, CoreSchemaLoader
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_YAML_NODES = 100_000
@@ -135,7 +138,7 @@ def read_text(path: Path) -> str:
 class _Builder:
     """Turns a composed YAML node tree into LList/LDict values, counting every value built."""
 
-    def __init__(self, file: str, loader: yaml.SafeLoader):
+    def __init__(self, file: str, loader: CoreSchemaLoader):
         self.file = file
         self.loader = loader
         self.count = 0
@@ -181,7 +184,7 @@ def hint_at(loc: Location) -> str | None:
 # libyaml's composer recurses on the C stack, unchecked: a few tens of thousands of nested
 # brackets crash the process, so only texts too short to nest that deep are given to it
 C_LOADER_MAX_CHARS = 16_384
-_CSafeLoader = getattr(yaml, "CSafeLoader", None)  # absent when PyYAML was built without libyaml
+_CSafeLoader = CCoreSchemaLoader  # libyaml's safe loader with YAML 1.2 scalars; None without it
 
 
 def _compose(text: str):
@@ -196,7 +199,7 @@ def _compose(text: str):
             fast.dispose()
             if not isinstance(e, yaml.YAMLError):
                 raise  # a YAML error falls through: the Python loader words it
-    loader = yaml.SafeLoader(text)
+    loader = CoreSchemaLoader(text)
     try:
         return loader, loader.get_single_node()
     except BaseException:

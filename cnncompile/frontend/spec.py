@@ -9,12 +9,14 @@ from pathlib import Path
 from ..errors import DslSyntaxError, Location
 from ..training_options import SPEC_OPTIONS, BadValue
 from . import layers as L
-from .build import LayerBuilder, Macro, normalise_placeholder
+from .build import LayerBuilder, Macro, describe_value, normalise_placeholder
 from .options import closest, positive_int
 from .source import LDict, LList, load_yaml, read_text
 
 TOP_KEYS = ("name", "description", "include", "input", "output", "macros", "layers", "train")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# names of specs, heads and macros; \Z, not $, which also matches before a final newline
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+MAX_NAME_CHARS = 100  # a spec's name names its run folder and files
 
 # `train:` keys are the option table's (cnncompile/training_options.py); flags override them.
 TRAIN_KEYS = SPEC_OPTIONS
@@ -65,6 +67,21 @@ class Spec:
 
 def _located(raw, key, default: Location) -> Location:
     return raw.value_loc(key) if isinstance(raw, LDict) else default
+
+
+def spec_name_problem(name) -> str | None:
+    """Why ``name`` cannot name a spec (it becomes a folder and file names), or None.
+
+    >>> spec_name_problem("flowers_cnn-4.1"), spec_name_problem("..")
+    (None, "must not be only dots (it would name the folder '.' or '..')")
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        return "must be letters, digits, _ . - only"
+    if not name.strip("."):
+        return "must not be only dots (it would name the folder '.' or '..')"
+    if len(name) > MAX_NAME_CHARS:
+        return f"must be at most {MAX_NAME_CHARS} characters long"
+    return None
 
 
 def parse_input_shape(value, loc: Location) -> tuple[int, ...]:
@@ -258,11 +275,10 @@ def parse_spec(text, shown="<spec>", path=None, input_shape=None, output=None) -
                 raw.value_loc(k),
             )
         name = raw.get("name", path.stem if path else None)
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise DslSyntaxError(
-                f"`name` must be letters, digits, _ . - only. Received: {name!r}",
-                _located(raw, "name", file_loc),
-            )
+        problem = spec_name_problem(name)
+        if problem:
+            raise DslSyntaxError(f"`name` {problem}. Received: {describe_value(name)}",
+                                 _located(raw, "name", file_loc))
     else:
         raise DslSyntaxError(
             f"a spec must be a mapping (name, input, output, layers) or a layer list; "

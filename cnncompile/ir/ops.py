@@ -15,6 +15,27 @@ from .window import AxisWindow
 
 Shape = tuple[int, ...]
 
+# The activations an `act` op (or a layer's `A` action) computes; the front end adds "none".
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "swish")
+LEAKY_SLOPE = 0.01  # leaky_relu's slope below zero
+
+# The textbook's batch-norm defaults: variance epsilon, and the running statistics' rate
+# (running += exp_ratio * (batch - running)).
+BN_EPSILON = 1e-10
+BN_EXP_RATIO = 0.001
+
+
+def exp_ratio_from_momentum(momentum: float) -> float:
+    """The textbook's ``exp_ratio`` for a Keras-style ``momentum`` (running = m * running + ...).
+
+    The rate is ``1 - momentum``, rounded to 12 significant digits so that the decimal a user
+    wrote comes back exactly (0.9 gives 0.1, not 0.09999999999999998).
+
+    >>> exp_ratio_from_momentum(0.9), exp_ratio_from_momentum(0.99), exp_ratio_from_momentum(1.0)
+    (0.1, 0.01, 0.0)
+    """
+    return float(f"{1.0 - momentum:.12g}")
+
 
 class OpShapeError(Exception):
     """Raised by a shape rule; lowering adds the layer's location and re-raises a ShapeError."""
@@ -81,8 +102,8 @@ class NoAttrs:
 
 @dataclass(frozen=True)
 class BatchNormAttrs:
-    epsilon: float = 1e-10
-    exp_ratio: float = 0.001  # running stat += exp_ratio * (batch stat - running stat)
+    epsilon: float = BN_EPSILON
+    exp_ratio: float = BN_EXP_RATIO  # running stat += exp_ratio * (batch stat - running stat)
     rescale: bool = True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..frontend import layers as L
+from ..frontend.kinds import kind_of
 from ..ir.graph import Block, Graph
 
 _JOIN_NAMES = {"concat": "concat", "add": "+", "tile": "tile", "act": None, "batch_norm": "bn"}
@@ -47,41 +47,13 @@ def shape_text(shape) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _pair(p: tuple) -> str:
-    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
-
-
 def leaf_title(block: Block, graph: Graph) -> str:
-    """What a leaf layer does, in a few characters: 'conv 3x3 /2 32ch LAB'."""
-    layer = block.layer
+    """What a leaf layer does, in a few characters: 'conv 3x3 /2 32ch LAB' (its kind's title)."""
     if block.kind == "output":
         return f"output {graph.heads.kind} {graph.output_shape[0]}"
-    if isinstance(layer, L.Conv):
-        text = f"conv {layer.ksize[0]}x{layer.ksize[1]}"
-        if layer.stride != (1, 1):
-            text += f" /{_pair(layer.stride)}"
-        text += f" {layer.chn}ch"
-        if layer.groups != 1:
-            text += f" g{layer.groups}"
-        if layer.actions != "LA":
-            text += f" {layer.actions}"
-        if "A" in layer.actions and layer.actfunc != "relu":
-            text += f" {layer.actfunc}"
-        return text
-    if isinstance(layer, L.Pool):
-        text = f"{layer.op} {layer.ksize[0]}x{layer.ksize[1]}"
-        return text + (f" /{_pair(layer.stride)}" if layer.stride != (1, 1) else "")
-    if isinstance(layer, L.Full):
-        return f"full {layer.width}" + (f" {layer.actfunc}" if layer.actfunc != "relu" else "")
-    if isinstance(layer, L.Dropout):
-        return f"dropout keep {layer.keep_prob:g}"
-    if isinstance(layer, L.Noise):
-        return f"noise {layer.type} {layer.std:g}"
-    if isinstance(layer, L.BatchNormal):
-        return "batch norm"
-    if isinstance(layer, L.Act):
-        return f"act {layer.actfunc}"
-    return block.label
+    layer = block.layer
+    title = kind_of(layer).title if layer is not None else None
+    return title(layer) if title else block.label
 
 
 def _value_text(value) -> str:

@@ -13,7 +13,8 @@ import math
 from dataclasses import asdict, field, make_dataclass
 
 from ..errors import OptionError
-from ..training_options import OPTIONS, OPTIONS_BY_NAME, BadValue, closest
+from ..training_options import OPTIONS, OPTIONS_BY_NAME, BadValue
+from ..wording import closest
 
 
 class _TrainConfigRules:

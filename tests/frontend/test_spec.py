@@ -160,3 +160,20 @@ def test_dollar_placeholder_is_a_synonym(make_spec):
     text = BASE + "macros:\n  m: [conv, {ksize: 3, chn: $n}]\nlayers: [[custom, {name: m, args: {$n: 5}}]]\n"
     conv = make_spec(text).layers.items[0].body
     assert conv.chn == 5
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("'.'", r"t.yaml:1: `name` must not be only dots .*Received: '\.'"),
+    ("'..'", r"`name` must not be only dots .*Received: '\.\.'"),
+    ('"net\\n"', r"`name` must be letters, digits, _ \. - only. Received: 'net\\n'"),
+    ("n" * 101, r"`name` must be at most 100 characters long. Received: 'nnnn"),
+])
+def test_spec_names_that_would_misname_a_run_folder_are_refused(make_spec, name, message):
+    with pytest.raises(DslSyntaxError, match=message):
+        make_spec(f"name: {name}\ninput: [8, 8, 3]\noutput: {{classes: 2}}\nlayers: [10]\n")
+
+
+def test_spec_names_with_dots_inside_or_at_the_limit_are_fine(make_spec):
+    for name in ("v1.2", ".hidden", "a..b", "n" * 100):
+        assert make_spec(f"name: {name}\ninput: [4]\noutput: {{classes: 2}}\nlayers: [3]\n").name \
+            == name

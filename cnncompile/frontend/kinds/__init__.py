@@ -1,0 +1,12 @@
+"""The DSL's layer kinds, one module each, registered in :data:`KINDS` on import.
+
+Adding a kind: a module here with its layer dataclass and one ``register(LayerKind(...))``,
+imported below; its lowering to IR ops goes in ``ir/lower.py``.
+"""
+
+from . import act, batch_normal, composite, conv, custom, dropout, full, noise, pool
+from .base import KINDS, REQUIRED, Layer, LayerCall, LayerKind, kind_of, register, to_dsl
+
+__all__ = ["KINDS", "REQUIRED", "Layer", "LayerCall", "LayerKind", "kind_of", "register",
+           "to_dsl", "act", "batch_normal", "composite", "conv", "custom", "dropout", "full",
+           "noise", "pool"]
