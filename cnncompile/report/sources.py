@@ -73,8 +73,8 @@ def _history(path: Path) -> tuple[list[dict[str, float]], int]:
     if not total or "epoch" not in names:
         raise DataError(f"{path}: no epochs recorded (an `epoch` column and one row per epoch "
                         "are expected)")
-    step = math.ceil(total / MAX_CURVE_ROWS)
-    kept = sorted(set(range(0, total, step)) | {total - 1})
+    kept = range(total) if total <= MAX_CURVE_ROWS else sorted(
+        {round(i * (total - 1) / (MAX_CURVE_ROWS - 1)) for i in range(MAX_CURVE_ROWS)})
     return [{n: col[i] for n, col in zip(names, columns, strict=True)} for i in kept], total
 
 

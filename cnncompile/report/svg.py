@@ -201,23 +201,24 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
     if not finite:
         return ""
     limit = _axis_limit([p[1] for p in finite])
-    clipped = sum(abs(p[1]) > limit for p in finite)
+    inside = [p for p in finite if abs(p[1]) <= limit]
+    clipped = len(finite) - len(inside)
     dropped = sum(len(s) for s in series.values()) - len(finite)
-
-    def clip(v: float) -> float:
-        return max(-limit, min(limit, v))
-
     rows = math.ceil(len(series) / 2)
     notes = _chart_notes(dropped, clipped, limit)
     plot_h = height
     height = plot_h + 14 * rows + (14 if notes else 0)
     left, right, top, bottom = 46, 10, 24, 34
     x0, x1 = min(p[0] for p in finite), max(p[0] for p in finite)
-    y0, y1 = min(clip(p[1]) for p in finite), max(clip(p[1]) for p in finite)
+    y0, y1 = min(p[1] for p in inside), max(p[1] for p in inside)
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
+
+    def clip(v: float) -> float:  # an exploded value sits on the axis's edge
+        return max(y0, min(y1, v))
+
     pw, ph = width - left - right, plot_h - top - bottom
 
     def sx(v):
