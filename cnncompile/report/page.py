@@ -35,7 +35,7 @@ sans-serif;color:var(--fg);background:#fff}
 main{max-width:1200px;margin:0 auto;padding:16px 20px 40px}
 h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.6em 0 .5em;border-bottom:1px solid
 var(--line);padding-bottom:.2em}h3{font-size:1.05em;margin:1.1em 0 .4em}
-.sub{color:var(--mute);margin:0 0 .8em}
+.sub{color:var(--mute);margin:0 0 .8em;overflow-wrap:anywhere}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fafbfd}
 .card b{display:block;font-size:1.15em;overflow-wrap:anywhere}.card span{color:var(--mute);font-size:.85em}
@@ -62,7 +62,7 @@ td.sh{min-width:90px}
 .bar.p{background:var(--acc)}
 tfoot td{font-weight:600;border-top:2px solid var(--line)}
 .kv td{white-space:normal;overflow-wrap:anywhere;vertical-align:top}
-.kv td:first-child{color:var(--mute);white-space:nowrap}
+.kv td:first-child{color:var(--mute);max-width:18em}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 .chart .ct{font-weight:600;font-size:12px}.chart .tk{font-size:10px;fill:#5d6678}
 .chart .pa{fill:#fbfcfe;stroke:#d6dbe4}.chart .gl{stroke:#edf0f5}
@@ -71,7 +71,8 @@ img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:.85em;white-space:pre-wrap;
 overflow-wrap:anywhere}
 footer{color:var(--mute);font-size:.8em;margin-top:3em}
-.warn{background:#fff4e0;border-left:4px solid #d0461c;padding:6px 10px;font-weight:600}
+.warn{background:#fff4e0;border-left:4px solid #d0461c;padding:6px 10px;font-weight:600;
+overflow-wrap:anywhere}
 .chart .nt{fill:#b0413e}
 @media (max-width:700px){main{padding:10px}h1{font-size:1.3em}
 .cards{grid-template-columns:repeat(2,1fr)}.dgwrap{max-height:70vh}
@@ -166,6 +167,13 @@ def _output_rf(a: Analysis):
     return spatial[-1] if spatial else None
 
 
+def _rf_text(rf) -> str:
+    """A receptive field in a card: '259x259 px, jump 64x64' (breaks between its parts)."""
+    if rf is None:
+        return "-"
+    return f"{rf.size[0]}x{rf.size[1]} px, jump {rf.jump[0]}x{rf.jump[1]}"
+
+
 def summary_html(a: Analysis) -> str:
     """The totals as cards, with the same figures ``analyze`` prints under its table."""
     t = a.totals
@@ -177,7 +185,7 @@ def summary_html(a: Analysis) -> str:
         _card(human_bytes(t.param_bytes), "parameter memory (float32)"),
         _card(human_bytes(t.inference_peak_bytes), f"inference activations, peak (batch {a.batch})"),
         _card(human_bytes(t.activation_bytes), f"training activations (batch {a.batch})"),
-        _card(str(rf) if rf else "-", "receptive field of the last spatial layer (size/jump)"),
+        _card(_rf_text(rf), "receptive field of the last spatial layer (size, jump)"),
         _card(f"{len(a.nodes):,}", "IR nodes"),
     ]
     return '<div class="cards" id="totals">' + "".join(cards) + "</div>"
@@ -208,8 +216,8 @@ def diagram_html(root: Item, name: str) -> str:
                 '</div>')
     legend = ('<p class="legend">Click a dashed macro or loop box to open it, a frame\'s title '
               'to close it. <span class="sw"></span> fill: MACs (the costliest box darkest); '
-              '<span class="swb"></span> bar: parameters (relative to the largest box); dashed red line: the skip '
-              'path of an add.</p>')
+              '<span class="swb"></span> bar: trainable parameters (relative to the largest '
+              'box); dashed red line: the skip path of an add.</p>')
     return (controls + legend + f'<div class="dgwrap" id="diagram" data-start="{start}">'
             + "".join(parts) + "</div>")
 

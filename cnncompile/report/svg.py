@@ -83,8 +83,8 @@ def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
     it = b.item
     collapsed = b.kind == "collapsed"
     title = (("\u25b8 " if collapsed else "") + f"{it.title} {it.detail}").strip()
-    layers = f"{it.leaves} layer{'s' if it.leaves != 1 else ''} \u00b7 "
-    third = (layers if collapsed else "") + _figures(it)
+    # a closed group's layer count shares the shape's line, so the figures' line fits the box
+    layers = f" \u00b7 {it.leaves} layer{'s' if it.leaves != 1 else ''}" if collapsed else ""
     bar_w = (b.w - 2) * min(1.0, it.trainable / style.max_params)
     x, y = _n(b.x), _n(b.y)
     cls = "cl tog" if collapsed and interactive else ("cl" if collapsed else "lf")
@@ -96,9 +96,10 @@ def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
             f'fill="{mac_fill(it.macs / style.max_macs)}"/>'
             f'<text class="t" x="{_n(b.x + 6)}" y="{_n(b.y + 14)}">'
             f'{escape(_clip(title, _LINE_CHARS))}</text>'
-            f'<text class="s" x="{_n(b.x + 6)}" y="{_n(b.y + 28)}">{shape_text(it.shape)}</text>'
+            f'<text class="s" x="{_n(b.x + 6)}" y="{_n(b.y + 28)}">'
+            f'{escape(_clip(shape_text(it.shape) + layers, _LINE_CHARS))}</text>'
             f'<text class="m" x="{_n(b.x + 6)}" y="{_n(b.y + 42)}">'
-            f'{escape(_clip(third, _SMALL_CHARS))}</text>{bar}</g>')
+            f'{escape(_clip(_figures(it), _SMALL_CHARS))}</text>{bar}</g>')
 
 
 def _frame_open(b: Box, interactive: bool) -> str:
@@ -259,7 +260,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
         lx, ly = left + (i % 2) * pw / 2, plot_h + 10 + 14 * (i // 2)
         out.append(f'<line x1="{_n(lx)}" x2="{_n(lx + 18)}" y1="{ly - 3}" y2="{ly - 3}" '
                    f'stroke="{colour}" stroke-width="1.6"{dash}/>'
-                   f'<text x="{_n(lx + 22)}" y="{ly}" class="tk">{escape(name)}</text>')
+                   f'<text x="{_n(lx + 22)}" y="{ly}" class="tk"><title>{escape(name)}</title>'
+                   f'{escape(_clip(name, int((pw / 2 - 26) / 5.6)))}</text>')
     if notes:
         out.append(f'<text x="{left}" y="{height - 4}" class="tk nt">{escape(notes)}</text>')
     out.append("</svg>")

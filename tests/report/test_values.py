@@ -105,9 +105,20 @@ def test_the_legend_is_outside_the_plot():
     assert len(legend) == 4
     for ln in legend:  # every legend entry sits below the plot area, none over a line
         assert float(ln.get("y1")) > y + h + 12
-    labels = [t for t in svg.iter(f"{SVG}text") if t.text in series]
+    labels = [t for t in svg.iter(f"{SVG}text")
+              if t.find(f"{SVG}title") is not None and t.find(f"{SVG}title").text in series]
     assert len(labels) == 4 and all(float(t.get("y")) > y + h + 12 for t in labels)
     assert float(svg.get("height")) >= max(float(t.get("y")) for t in labels)
+
+
+def test_long_series_names_are_cut_to_their_legend_column():
+    name = "val_acc_" + "a_very_long_head_name_" * 5
+    svg = _chart({"train_acc": [(1, 0.5), (2, 0.6)], name: [(1, 0.4), (2, 0.5)]})
+    label = next(t for t in svg.iter(f"{SVG}text") if t.find(f"{SVG}title") is not None
+                 and t.find(f"{SVG}title").text == name)
+    shown = label.find(f"{SVG}title").tail
+    assert shown.endswith("\u2026") and name.startswith(shown[:-1])
+    assert float(label.get("x")) + 5.6 * len(shown) <= float(svg.get("width"))
 
 
 def test_wild_values_are_skipped_or_clipped_and_said_so():
@@ -180,3 +191,17 @@ def test_a_run_of_another_version_of_the_spec_is_warned(tmp_path, run_folder):
     # the same run read with the spec it was trained on: no warning
     assert warnings_for(other, run) == []
     assert build_page(analyze_graph(other), run=run).count('class="warn"') == 0
+
+
+@pytest.mark.parametrize("spec", ["specs/torchvision/resnet152.yaml",
+                                  "specs/ch9/inception_flower.yaml"])
+def test_box_figures_and_shapes_are_never_cut(spec):
+    """Every depth's boxes show their shape, layer count and figures whole (titles may be cut:
+    the tooltip holds them)."""
+    root = diagram_items(lower(load_spec(ROOT / spec)))
+    for depth in range(max_level(root) + 2):
+        svg = diagram_svg(layout(root, depth))
+        lines = re.findall(r'<text class="[sm]"[^>]*>([^<]*)</text>', svg)
+        assert lines and not [t for t in lines if "\u2026" in t], depth
+        if depth == 0:
+            assert any(re.fullmatch(r"\[.*\] \u00b7 \d+ layers", t) for t in lines)
