@@ -127,27 +127,27 @@ def read_test_report(path: Path) -> dict:
         test = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DataError(f"{path}: not readable JSON ({e})") from None
-    _expect(test, dict, path, "the file")
-    _expect(test.get("samples", 0), int, path, "`samples`")
-    for head, acc in _expect(test.get("accuracy", {}), dict, path, "`accuracy`").items():
-        _expect(acc, Real, path, f"`accuracy.{head}`")
-    for head, rows in _expect(test.get("per_class", {}), dict, path, "`per_class`").items():
-        for i, row in enumerate(_expect(rows, list, path, f"`per_class.{head}`")):
-            where = f"`per_class.{head}[{i}]`"
+    _expect(test, dict, path, "")
+    _expect(test.get("samples", 0), int, path, "samples")
+    for head, acc in _expect(test.get("accuracy", {}), dict, path, "accuracy").items():
+        _expect(acc, Real, path, f"accuracy.{head}")
+    for head, rows in _expect(test.get("per_class", {}), dict, path, "per_class").items():
+        for i, row in enumerate(_expect(rows, list, path, f"per_class.{head}")):
+            where = f"per_class.{head}[{i}]"
             _expect(row, dict, path, where)
             _expect(row.get("class", ""), (str, int), path, f"{where}.class")
             for key in ("precision", "recall", "f1", "support"):
                 _expect(row.get(key, 0), int if key == "support" else Real, path,
                         f"{where}.{key}")
-    for head, c in _expect(test.get("confusion", {}), dict, path, "`confusion`").items():
-        where = f"`confusion.{head}`"
+    for head, c in _expect(test.get("confusion", {}), dict, path, "confusion").items():
+        where = f"confusion.{head}"
         _expect(c, dict, path, where)
         for lab in _expect(c.get("labels", []), list, path, f"{where}.labels"):
             _expect(lab, (str, int), path, f"{where}.labels[]")
         for row in _expect(c.get("matrix", []), list, path, f"{where}.matrix"):
             for v in _expect(row, list, path, f"{where}.matrix[]"):
                 _expect(v, int, path, f"{where}.matrix[][]")
-    _expect(test.get("data", ""), str, path, "`data`")
+    _expect(test.get("data", ""), str, path, "data")
     return test
 
 
@@ -160,7 +160,8 @@ def _expect(value, kind, path: Path, where: str):
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) or not isinstance(value, kinds):
         words = " or ".join(_TYPE_WORDS[k] for k in kinds)
-        raise DataError(f"{path}: {where} should be {words}, not {type(value).__name__} "
+        place = f"`{json.dumps(where)[1:-1]}`" if where else "the file"  # control characters shown
+        raise DataError(f"{path}: {place} should be {words}, not {type(value).__name__} "
                         f"({json.dumps(value)[:40]})")
     return value
 

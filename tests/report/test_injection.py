@@ -122,9 +122,9 @@ def test_the_policy_runs_only_the_pages_own_scripts():
 
 
 @pytest.mark.parametrize("field, value, words", [
-    ("precision", '<img src=x onerror="pwned()">', "per_class.output[0]`.precision"),
-    ("support", 2.5, "per_class.output[0]`.support"),
-    ("class", {"a": 1}, "per_class.output[0]`.class"),
+    ("precision", '<img src=x onerror="pwned()">', "`per_class.output[0].precision` should be a number"),
+    ("support", 2.5, "`per_class.output[0].support` should be a whole number"),
+    ("class", {"a": 1}, "`per_class.output[0].class` should be text or a whole number"),
 ])
 def test_a_test_report_of_the_wrong_types_is_a_one_line_error(run_folder, field, value, words):
     test = json.loads((run_folder / "test.json").read_text())
