@@ -205,3 +205,39 @@ def test_box_figures_and_shapes_are_never_cut(spec):
         assert lines and not [t for t in lines if "\u2026" in t], depth
         if depth == 0:
             assert any(re.fullmatch(r"\[.*\] \u00b7 \d+ layers", t) for t in lines)
+
+
+def test_model_metadata_is_shown_in_words():
+    import json
+
+    from cnncompile.report.sections import model_html
+    from cnncompile.report.sources import ModelInfo
+
+    meta = {"accuracy": json.dumps({"output": 0.9333333333333333}),
+            "heads": json.dumps([{"labels": ["a", "b"], "name": "output", "size": 2}]),
+            "input_shape": "[8, 8, 3]", "output_kind": "classes", "spec": "name: tiny"}
+    html = model_html(ModelInfo(Path("m.onnx"), meta, "cpu"))
+    cells = re.findall(r'<table class="kv">(.*?)</table>', html)[0]
+    assert not re.search(r"[\[\]{}\"]", cells), cells
+    assert "<td>accuracy</td><td>output 93.33%</td>" in cells
+    assert "<td>input_shape</td><td>8, 8, 3</td>" in cells
+    assert "<td>heads</td><td>labels a, b; name output; size 2</td>" in cells
+
+
+def test_long_class_lists_are_cut_with_a_note(run_folder):
+    import json
+
+    n = 300
+    names = [f"c{i}" for i in range(n)]
+    test = {"samples": n, "accuracy": {"output": 0.5},
+            "per_class": {"output": [{"class": c, "precision": 0.5, "recall": 0.5, "f1": 0.5,
+                                      "support": 1} for c in names]},
+            "confusion": {"output": {"labels": names, "matrix": np.eye(n, dtype=int).tolist()}}}
+    (run_folder / "test.json").write_text(json.dumps(test))
+    html = run_html(read_run(run_folder))
+    per_class = html.split("<h3>Per class: output</h3>")[1].split("</table>")[0]
+    assert per_class.count("<tr>") == 1 + 200 and "300 classes: the first 200 are shown" in html
+    cm = html.split('<table class="cm"')[1].split("</table>")[0]
+    assert cm.count("<tr>") == 1 + 40 and cm.count("<td") == 40 * 40
+    assert "300 classes: the first 40 are shown" in html
+    assert len(html) < 200_000
