@@ -12,6 +12,7 @@ from html import escape
 from ..analysis.render import human
 from .data import Item, shape_text
 from .layout import CHAR_W, LEAF_W, PAD, Box, Layout
+from .text import number_text
 
 # Shared by the page and the standalone SVG; class names are the page's too.
 DIAGRAM_CSS = """
@@ -190,10 +191,11 @@ def _axis_limit(values: list[float]) -> float:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label: str,
-               width: int = 420, height: int = 240) -> str:
+               width: int = 420, height: int = 240, percent: bool = False) -> str:
     """A small line chart: one polyline per series, axes with a few ticks, a legend below.
 
-    Solid lines for names starting with 'train', dashed for the rest (validation). Points
+    Solid lines for names starting with 'train', dashed for the rest (validation); with
+    ``percent`` the values are fractions of one and the axis reads in percent. Points
     that are not finite are left out, values far beyond the typical size (a diverged loss)
     are drawn at the axis's edge, and a line under the legend says how many of each.
     """
@@ -237,12 +239,12 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
         v = y0 + (y1 - y0) * k / 4
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{_n(sy(v))}" y2="{_n(sy(v))}" '
                    f'class="gl"/><text x="{left - 4}" y="{_n(sy(v) + 3)}" text-anchor="end" '
-                   f'class="tk">{v:.3g}</text>')
+                   f'class="tk">{f"{100 * v:.3g}%" if percent else f"{v:.3g}"}</text>')
     xs = sorted({p[0] for p in finite})
     step = max(1, math.ceil(len(xs) / 8))
     for v in xs[::step]:
         out.append(f'<text x="{_n(sx(v))}" y="{top + ph + 13}" text-anchor="middle" '
-                   f'class="tk">{v:g}</text>')
+                   f'class="tk">{number_text(v)}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{plot_h - 4}" text-anchor="middle" '
                f'class="tk">epoch</text><text x="12" y="{top + ph / 2}" class="tk" '
                f'transform="rotate(-90 12 {top + ph / 2})" text-anchor="middle">'

@@ -241,3 +241,11 @@ def test_long_class_lists_are_cut_with_a_note(run_folder):
     assert cm.count("<tr>") == 1 + 40 and cm.count("<td") == 40 * 40
     assert "300 classes: the first 40 are shown" in html
     assert len(html) < 200_000
+
+
+def test_chart_ticks_read_as_epochs_and_percentages():
+    svg = ET.fromstring(line_chart({"val_acc": [(1, 0.25), (2_000_000, 0.75)]}, "accuracy",
+                                   "accuracy", percent=True))
+    ticks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "tk"]
+    assert "25%" in ticks and "75%" in ticks and "50%" in ticks
+    assert "2,000,000" in ticks and not [t for t in ticks if t and "e+" in t]
