@@ -55,7 +55,8 @@ def _curves(run: RunInfo) -> str:
     acc = {k: [(r["epoch"], r[k]) for r in history] for k in history[0]
            if k.startswith(("train_acc", "val_acc"))}
     acc = dict(sorted(acc.items(), key=lambda kv: (kv[0].split("_", 2)[2:], kv[0])))
-    charts = [line_chart(loss, "loss", "loss"), line_chart(acc, "accuracy", "accuracy", percent=True)]
+    charts = [line_chart(loss, "loss", "loss"),
+              line_chart(acc, "accuracy", "accuracy", percent=True)]
     out = '<div class="charts" id="curves">' + "".join(c for c in charts if c) + "</div>"
     if run.history_rows > len(history):
         out += _note(f"metrics.csv holds {run.history_rows:,} rows; the curves show "
