@@ -7,6 +7,7 @@ them, ``sources`` reads a run folder and an exported model, ``page`` assembles t
 from .data import diagram_items
 from .layout import layout
 from .page import build_page
+from .sections import warnings_for
 from .svg import diagram_svg
 
 
@@ -20,4 +21,4 @@ def standalone_svg(graph, depth: int | None = None) -> str:
                        title=f"{graph.name}: block diagram")
 
 
-__all__ = ["build_page", "diagram_items", "layout", "standalone_svg"]
+__all__ = ["build_page", "diagram_items", "layout", "standalone_svg", "warnings_for"]

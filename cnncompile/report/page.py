@@ -1,7 +1,9 @@
 """The report page: one self-contained HTML file (styles, script, pictures inline).
 
-Nothing is fetched: a Content-Security-Policy of ``default-src 'none'`` (inline styles and
-script, ``data:`` images only) makes the browser refuse any network request. The diagram is
+Nothing is fetched: a Content-Security-Policy of ``default-src 'none'`` (inline styles,
+``data:`` images only) makes the browser refuse any network request. Scripts run only when
+their text hashes to one the policy names: the page's own two. Every value read from a file
+is escaped where it lands, and the policy stops a script that slipped through anyway. The diagram is
 drawn once per collapse depth (macro and loop boxes expanded down to that many levels); the
 page shows one drawing and the script swaps them, so expanding never lays anything out in the
 browser. The layer table is likewise drawn once per grouping depth, as ``analyze --depth``.
@@ -9,6 +11,8 @@ browser. The layer table is likewise drawn once per grouping depth, as ``analyze
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 from .. import __version__
@@ -16,14 +20,12 @@ from ..analysis.render import group_by_prefix, human, human_bytes, shape_str, to
 from ..analysis.report import Analysis
 from .data import Item, diagram_items, max_level
 from .layout import layout, visible_boxes
+from .sections import model_html, run_html, warnings_for, warnings_html
 from .sources import ModelInfo, RunInfo
-from .svg import DIAGRAM_CSS, diagram_svg, line_chart
+from .svg import DIAGRAM_CSS, diagram_svg
 
 DEFAULT_BOXES = 60  # the default drawing expands groups while it shows at most this many boxes
 DEFAULT_ROWS = 60  # the table starts grouped when the model has more IR nodes than this
-
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-       "img-src data:; base-uri 'none'; form-action 'none'")
 
 PAGE_CSS = """
 :root{--fg:#1d2433;--mute:#5d6678;--line:#d6dbe4;--acc:#3b6fd1;--mac:#e08a2c}
@@ -33,10 +35,10 @@ sans-serif;color:var(--fg);background:#fff}
 main{max-width:1200px;margin:0 auto;padding:16px 20px 40px}
 h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.6em 0 .5em;border-bottom:1px solid
 var(--line);padding-bottom:.2em}h3{font-size:1.05em;margin:1.1em 0 .4em}
-.sub{color:var(--mute);margin:0 0 .8em}
+.sub{color:var(--mute);margin:0 0 .8em;overflow-wrap:anywhere}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fafbfd}
-.card b{display:block;font-size:1.15em}.card span{color:var(--mute);font-size:.85em}
+.card b{display:block;font-size:1.15em;overflow-wrap:anywhere}.card span{color:var(--mute);font-size:.85em}
 .ctl{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:.4em 0}
 button,select{font:inherit;padding:2px 10px;border:1px solid #aab3c5;border-radius:4px;
 background:#f3f5f9;cursor:pointer}
@@ -59,15 +61,19 @@ td.sh{min-width:90px}
 .bar{display:inline-block;height:8px;border-radius:2px;background:var(--mac);vertical-align:middle}
 .bar.p{background:var(--acc)}
 tfoot td{font-weight:600;border-top:2px solid var(--line)}
-.kv td:first-child{color:var(--mute)}
+.kv td{white-space:normal;overflow-wrap:anywhere;vertical-align:top}
+.kv td:first-child{color:var(--mute);max-width:18em}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 .chart .ct{font-weight:600;font-size:12px}.chart .tk{font-size:10px;fill:#5d6678}
 .chart .pa{fill:#fbfcfe;stroke:#d6dbe4}.chart .gl{stroke:#edf0f5}
 .cm td{text-align:center;min-width:2.4em;border:1px solid #fff}
 img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
-pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:.85em}
+pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:.85em;white-space:pre-wrap;
+overflow-wrap:anywhere}
 footer{color:var(--mute);font-size:.8em;margin-top:3em}
-.warn{background:#fff4e0;border-left:3px solid #e08a2c;padding:4px 8px}
+.warn{background:#fff4e0;border-left:4px solid #d0461c;padding:6px 10px;font-weight:600;
+overflow-wrap:anywhere}
+.chart .nt{fill:#b0413e}
 @media (max-width:700px){main{padding:10px}h1{font-size:1.3em}
 .cards{grid-template-columns:repeat(2,1fr)}.dgwrap{max-height:70vh}
 th,td{padding:2px 5px}td.sh{min-width:50px}}
@@ -141,6 +147,17 @@ document.documentElement.setAttribute('data-ready','1');
 """
 
 
+def script_hash(text: str) -> str:
+    """A CSP source allowing exactly the inline script ``text``: 'sha256-BASE64'."""
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode("ascii")
+    return f"'sha256-{digest}'"
+
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
+       f"script-src {script_hash(ERROR_HOOK)} {script_hash(PAGE_JS)}; "
+       "img-src data:; base-uri 'none'; form-action 'none'")
+
+
 def _card(value: str, what: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(what)}</span></div>'
 
@@ -148,6 +165,13 @@ def _card(value: str, what: str) -> str:
 def _output_rf(a: Analysis):
     spatial = [r.receptive_field for r in a.nodes if r.receptive_field is not None]
     return spatial[-1] if spatial else None
+
+
+def _rf_text(rf) -> str:
+    """A receptive field in a card: '259x259 px, jump 64x64' (breaks between its parts)."""
+    if rf is None:
+        return "-"
+    return f"{rf.size[0]}x{rf.size[1]} px, jump {rf.jump[0]}x{rf.jump[1]}"
 
 
 def summary_html(a: Analysis) -> str:
@@ -161,7 +185,7 @@ def summary_html(a: Analysis) -> str:
         _card(human_bytes(t.param_bytes), "parameter memory (float32)"),
         _card(human_bytes(t.inference_peak_bytes), f"inference activations, peak (batch {a.batch})"),
         _card(human_bytes(t.activation_bytes), f"training activations (batch {a.batch})"),
-        _card(str(rf) if rf else "-", "receptive field of the last spatial layer (size/jump)"),
+        _card(_rf_text(rf), "receptive field of the last spatial layer (size, jump)"),
         _card(f"{len(a.nodes):,}", "IR nodes"),
     ]
     return '<div class="cards" id="totals">' + "".join(cards) + "</div>"
@@ -192,8 +216,8 @@ def diagram_html(root: Item, name: str) -> str:
                 '</div>')
     legend = ('<p class="legend">Click a dashed macro or loop box to open it, a frame\'s title '
               'to close it. <span class="sw"></span> fill: MACs (the costliest box darkest); '
-              '<span class="swb"></span> bar: parameters (relative to the largest box); dashed red line: the skip '
-              'path of an add.</p>')
+              '<span class="swb"></span> bar: trainable parameters (relative to the largest '
+              'box); dashed red line: the skip path of an add.</p>')
     return (controls + legend + f'<div class="dgwrap" id="diagram" data-start="{start}">'
             + "".join(parts) + "</div>")
 
@@ -268,120 +292,6 @@ def table_html(a: Analysis) -> str:
             f"{tbodies}{foot}</table></div><ul class=\"legend\" id=\"totals-lines\">{lines}</ul>")
 
 
-def _kv(pairs) -> str:
-    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(_plain(v))}</td></tr>"
-                   for k, v in pairs)
-    return f'<table class="kv">{rows}</table>'
-
-
-def _plain(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, dict)):
-        import json
-
-        return json.dumps(v)
-    return str(v)
-
-
-def _curves(history: list[dict[str, float]]) -> str:
-    loss = {k: [(r["epoch"], r[k]) for r in history] for k in ("train_loss", "val_loss")
-            if k in history[0]}
-    acc = {k: [(r["epoch"], r[k]) for r in history] for k in history[0]
-           if k.startswith(("train_acc", "val_acc"))}
-    acc = dict(sorted(acc.items(), key=lambda kv: (kv[0].split("_", 2)[2:], kv[0])))
-    charts = [line_chart(loss, "loss", "loss"), line_chart(acc, "accuracy", "accuracy")]
-    return '<div class="charts" id="curves">' + "".join(c for c in charts if c) + "</div>"
-
-
-def _confusion(head: str, labels: list, matrix: list[list[int]]) -> str:
-    top = max((max(row) for row in matrix if row), default=0) or 1
-    head_row = "".join(f"<th>{escape(str(lab))}</th>" for lab in labels)
-    body = []
-    for lab, row in zip(labels, matrix, strict=False):
-        cells = []
-        for v in row:
-            light = 98 - 55 * v / top
-            colour = "#fff" if light < 60 else "#1d2433"
-            cells.append(f'<td style="background:hsl(218,60%,{light:.0f}%);color:{colour}">'
-                         f"{v}</td>")
-        body.append(f"<tr><th>{escape(str(lab))}</th>{''.join(cells)}</tr>")
-    return (f'<h3>Confusion matrix: {escape(head)}</h3><div class="tblwrap">'
-            f'<table class="cm" data-head="{escape(head)}"><thead><tr><th>true \\ predicted'
-            f"</th>{head_row}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
-
-
-def _test_report(test: dict) -> str:
-    parts = ["<h3>Test report</h3>"]
-    acc = test.get("accuracy") or {}
-    pairs = [("samples", test.get("samples"))] + [(f"accuracy {h}", a) for h, a in acc.items()]
-    if "data" in test:
-        pairs.append(("data", test["data"]))
-    parts.append(_kv(pairs))
-    for head, rows in (test.get("per_class") or {}).items():
-        body = "".join(
-            f"<tr><td>{escape(str(r.get('class')))}</td><td class=\"n\">{r.get('precision')}</td>"
-            f"<td class=\"n\">{r.get('recall')}</td><td class=\"n\">{r.get('f1')}</td>"
-            f"<td class=\"n\">{r.get('support')}</td></tr>" for r in rows)
-        parts.append(f"<h3>Per class: {escape(head)}</h3><div class=\"tblwrap\"><table>"
-                     "<thead><tr><th>class</th><th class=\"n\">precision</th><th class=\"n\">"
-                     "recall</th><th class=\"n\">f1</th><th class=\"n\">support</th></tr></thead>"
-                     f"<tbody>{body}</tbody></table></div>")
-    for head, c in (test.get("confusion") or {}).items():
-        parts.append(_confusion(head, c.get("labels", []), c.get("matrix", [])))
-    return "".join(parts)
-
-
-def _other_model_note(recorded, name: str, what: str) -> str:
-    if not recorded or recorded == name:
-        return ""
-    return (f'<p class="warn">Note: this {what} is of model {escape(repr(str(recorded)))}, '
-            f"not {escape(repr(name))}.</p>")
-
-
-def run_html(run: RunInfo, name: str) -> str:
-    """Learning curves, test report, confusion matrices, samples and the training options."""
-    parts = [f'<p class="sub">Run folder <code>{escape(str(run.folder))}</code></p>',
-             _other_model_note(run.meta.get("name"), name, "run"),
-             "<h3>Learning curves</h3>", _curves(run.history)]
-    if run.test:
-        parts.append(_test_report(run.test))
-    if (not run.test or not run.test.get("confusion")) and "confusion.png" in run.pictures:
-        parts.append('<h3>Confusion matrix</h3><img alt="confusion matrix" '
-                     f'src="{run.pictures["confusion.png"]}">')
-    if "samples.png" in run.pictures:
-        parts.append('<h3>Sample predictions</h3><img id="samples" alt="test samples with '
-                     f'their predictions" src="{run.pictures["samples.png"]}">')
-    meta = run.meta
-    facts = [(k, meta[k]) for k in ("epoch", "elapsed", "data", "accuracy", "cnncompile")
-             if k in meta]
-    parts.append("<h3>Training configuration</h3>" + _kv(facts + list((meta.get("config")
-                                                                      or {}).items())))
-    return '<section id="run"><h2>Training run</h2>' + "".join(parts) + "</section>"
-
-
-def model_html(model: ModelInfo, name: str) -> str:
-    """The ONNX model's metadata (the spec text folded) and its bench figures."""
-    meta = dict(model.metadata)
-    spec = meta.pop("spec", None)
-    parts = [f'<p class="sub">Model <code>{escape(str(model.path))}</code> '
-             f"(onnxruntime, {escape(model.provider)})</p>",
-             _other_model_note(meta.get("spec_name"), name, "export"), _kv(sorted(meta.items()))]
-    if spec:
-        parts.append(f"<details><summary>Spec recorded in the model</summary><pre>"
-                     f"{escape(str(spec))}</pre></details>")
-    if model.bench:
-        rows = "".join(
-            f'<tr><td class="n">{t.batch}</td><td class="n">{t.percentile_ms(50):.3f}</td>'
-            f'<td class="n">{t.percentile_ms(90):.3f}</td><td class="n">{t.percentile_ms(99):.3f}'
-            f'</td><td class="n">{t.throughput:,.1f}</td></tr>' for t in model.bench)
-        parts.append('<h3>Bench (onnxruntime)</h3><table id="bench"><thead><tr><th class="n">'
-                     'batch</th><th class="n">p50 ms</th><th class="n">p90 ms</th>'
-                     '<th class="n">p99 ms</th><th class="n">samples/s</th></tr></thead>'
-                     f"<tbody>{rows}</tbody></table>")
-    return '<section id="model"><h2>Exported model</h2>' + "".join(parts) + "</section>"
-
-
 def build_page(a: Analysis, description: str = "", run: RunInfo | None = None,
                model: ModelInfo | None = None) -> str:
     """The whole report page as HTML text."""
@@ -391,13 +301,14 @@ def build_page(a: Analysis, description: str = "", run: RunInfo | None = None,
     sub = (f"input {shape_str(g.input_shape)} \u2192 {escape(g.heads.kind)}: {escape(heads)}"
            + (f" \u00b7 {escape(description)}" if description else ""))
     body = [f"<h1>{escape(g.name)}</h1><p class=\"sub\">{sub}</p>",
+            warnings_html(warnings_for(g, run, model)),
             '<section id="summary"><h2>Totals</h2>', summary_html(a), "</section>",
             '<section id="blocks"><h2>Block diagram</h2>', diagram_html(root, g.name),
             "</section>", '<section id="layers"><h2>Layers</h2>', table_html(a), "</section>"]
     if run is not None:
-        body.append(run_html(run, g.name))
+        body.append(run_html(run))
     if model is not None:
-        body.append(model_html(model, g.name))
+        body.append(model_html(model))
     body.append(f"<footer>Written by cnncompile {escape(__version__)}; this page works offline "
                 "and loads nothing.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -10,7 +10,9 @@ import base64
 import csv
 import json
 import math
+from array import array
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 
 from ..errors import DataError
@@ -19,6 +21,7 @@ REQUIRED_RUN_FILES = ("metrics.csv", "checkpoint.npz")
 PICTURES = ("samples.png", "confusion.png", "curves.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BENCH_BATCHES = (1, 8)
+MAX_CURVE_ROWS = 2000  # metrics.csv rows kept for the curves; a longer history is thinned
 
 
 @dataclass
@@ -26,10 +29,14 @@ class RunInfo:
     """A run folder's figures: metrics history, checkpoint metadata, test report, pictures."""
 
     folder: Path
-    history: list[dict[str, float]]
+    history: list[dict[str, float]]  # at most MAX_CURVE_ROWS rows of metrics.csv, evenly spread
     meta: dict
     test: dict | None = None
     pictures: dict[str, str] = field(default_factory=dict)  # file name -> data: URI
+    history_rows: int = 0  # rows metrics.csv holds (more than ``history`` when thinned)
+
+    def __post_init__(self):
+        self.history_rows = self.history_rows or len(self.history)
 
 
 @dataclass
@@ -42,23 +49,33 @@ class ModelInfo:
     bench: list = field(default_factory=list)  # runtime.bench.Timing per batch size
 
 
-def _history(path: Path) -> list[dict[str, float]]:
+def _history(path: Path) -> tuple[list[dict[str, float]], int]:
+    """metrics.csv thinned to at most MAX_CURVE_ROWS rows (first and last kept), and its length.
+
+    Columns are read into float arrays, so a million rows cost tens of megabytes, not a gigabyte.
+    """
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.reader(f)
+            names = next(reader, [])
+            columns = [array("d") for _ in names]
+            for i, row in enumerate(reader, start=2):
+                try:
+                    for col, v in zip(columns, row, strict=False):
+                        col.append(float(v) if v else math.nan)
+                except ValueError:
+                    raise DataError(f"{path}:{i}: a value is not a number") from None
+                for col in columns[len(row):]:
+                    col.append(math.nan)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: not a readable metrics.csv ({e})") from None
-    out = []
-    for i, row in enumerate(rows, start=2):
-        try:
-            out.append({k: float(v) if v not in ("", None) else math.nan
-                        for k, v in row.items() if k is not None})
-        except ValueError:
-            raise DataError(f"{path}:{i}: a value is not a number") from None
-    if not out or "epoch" not in out[0]:
+    total = len(columns[0]) if columns else 0
+    if not total or "epoch" not in names:
         raise DataError(f"{path}: no epochs recorded (an `epoch` column and one row per epoch "
                         "are expected)")
-    return out
+    kept = range(total) if total <= MAX_CURVE_ROWS else sorted(
+        {round(i * (total - 1) / (MAX_CURVE_ROWS - 1)) for i in range(MAX_CURVE_ROWS)})
+    return [{n: col[i] for n, col in zip(names, columns, strict=True)} for i in kept], total
 
 
 def checkpoint_meta(path: Path) -> dict:
@@ -93,18 +110,76 @@ def read_run(folder: Path) -> RunInfo:
     if missing:
         raise DataError(f"--run {folder}: no {' or '.join(missing)} (a folder written by "
                         "`cnncompile train` holds both)")
-    history = _history(folder / "metrics.csv")
+    history, rows = _history(folder / "metrics.csv")
     meta = checkpoint_meta(folder / "checkpoint.npz")
-    test = None
-    if (folder / "test.json").is_file():
-        try:
-            test = json.loads((folder / "test.json").read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(f"{folder / 'test.json'}: not readable JSON ({e})") from None
-        if not isinstance(test, dict):
-            raise DataError(f"{folder / 'test.json'}: expected a JSON object")
+    test = read_test_report(folder / "test.json") if (folder / "test.json").is_file() else None
     pictures = {n: data_uri(folder / n) for n in PICTURES if (folder / n).is_file()}
-    return RunInfo(folder, history, meta, test, pictures)
+    return RunInfo(folder, history, meta, test, pictures, rows)
+
+
+def read_test_report(path: Path) -> dict:
+    """``test.json`` as ``evaluate --format json`` writes it, its types checked.
+
+    Raises:
+        DataError: not JSON, or a figure of the wrong type, named by its place in the file.
+    """
+    try:
+        test = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise DataError(f"{path}: not readable JSON ({e})") from None
+    _expect(test, dict, path, "")
+    _expect(test.get("samples", 0), int, path, "samples")
+    for head, acc in _expect(test.get("accuracy", {}), dict, path, "accuracy").items():
+        _expect(acc, Real, path, f"accuracy.{head}")
+    for head, rows in _expect(test.get("per_class", {}), dict, path, "per_class").items():
+        for i, row in enumerate(_expect(rows, list, path, f"per_class.{head}")):
+            where = f"per_class.{head}[{i}]"
+            _expect(row, dict, path, where)
+            _expect(row.get("class", ""), (str, int), path, f"{where}.class")
+            for key in ("precision", "recall", "f1", "support"):
+                _expect(row.get(key, 0), int if key == "support" else Real, path,
+                        f"{where}.{key}")
+    for head, c in _expect(test.get("confusion", {}), dict, path, "confusion").items():
+        where = f"confusion.{head}"
+        _expect(c, dict, path, where)
+        for lab in _expect(c.get("labels", []), list, path, f"{where}.labels"):
+            _expect(lab, (str, int), path, f"{where}.labels[]")
+        for row in _expect(c.get("matrix", []), list, path, f"{where}.matrix"):
+            for v in _expect(row, list, path, f"{where}.matrix[]"):
+                _expect(v, int, path, f"{where}.matrix[][]")
+    _expect(test.get("data", ""), str, path, "data")
+    return test
+
+
+_TYPE_WORDS = {dict: "an object", list: "a list", int: "a whole number", Real: "a number",
+               str: "text"}
+
+
+def _expect(value, kind, path: Path, where: str):
+    """``value`` when it is of ``kind`` (booleans are no numbers here), else a DataError."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        words = " or ".join(_TYPE_WORDS[k] for k in kinds)
+        place = f"`{json.dumps(where)[1:-1]}`" if where else "the file"  # control characters shown
+        raise DataError(f"{path}: {place} should be {words}, not {type(value).__name__} "
+                        f"({json.dumps(value)[:40]})")
+    return value
+
+
+def spec_mismatch(meta: dict, graph, what: str) -> str | None:
+    """A one-line warning when ``meta`` (a checkpoint's or an export's record) was made from
+    another model, or another version of ``graph``'s spec (the IR hash ``--resume`` checks).
+
+    ``what`` names the record in the sentence: 'run', 'exported model'.
+    """
+    name = meta.get("name", meta.get("spec_name"))
+    recorded = meta.get("ir_hash")
+    if name and name != graph.name:
+        return f"this {what} is of model {str(name)!r}, not {graph.name!r}"
+    if recorded and recorded != graph.structure_hash():
+        return (f"this {what} comes from another version of the spec (IR hash {recorded}; "
+                f"this spec gives {graph.structure_hash()}): its figures are not this model's")
+    return None
 
 
 def read_model(path: Path, bench: bool = False) -> ModelInfo:

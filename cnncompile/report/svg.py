@@ -1,7 +1,7 @@
 """SVG drawings: the block diagram from a :class:`Layout`, and line charts of a run's metrics.
 
 Strings in, strings out; no file is touched. A box's fill darkens with its MACs and the blue
-bar along its foot grows with its parameters, both relative to the largest box drawn.
+bar along its foot grows with its trainable parameters, both relative to the largest box drawn.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from html import escape
 from ..analysis.render import human
 from .data import Item, shape_text
 from .layout import CHAR_W, LEAF_W, PAD, Box, Layout
+from .text import number_text
 
 # Shared by the page and the standalone SVG; class names are the page's too.
 DIAGRAM_CSS = """
@@ -61,12 +62,13 @@ class DiagramStyle:
     def __init__(self, lay: Layout):
         shown = [b.item for b in lay.boxes if b.kind in ("leaf", "collapsed")]
         self.max_macs = max((i.macs for i in shown), default=0) or 1
-        self.max_params = max((i.params for i in shown), default=0) or 1
+        self.max_params = max((i.trainable for i in shown), default=0) or 1
 
 
 def _figures(item: Item) -> str:
-    """Parameters (trainable and not, together) and MACs; the tooltip splits them."""
-    return f"{human(item.params)} params \u00b7 {human(item.macs)} MACs"
+    """Trainable parameters (the layer table's Params column) and MACs; the tooltip adds the
+    non-trainable ones (batch-norm statistics)."""
+    return f"{human(item.trainable)} params \u00b7 {human(item.macs)} MACs"
 
 
 def _tooltip(item: Item) -> str:
@@ -82,9 +84,9 @@ def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
     it = b.item
     collapsed = b.kind == "collapsed"
     title = (("\u25b8 " if collapsed else "") + f"{it.title} {it.detail}").strip()
-    layers = f"{it.leaves} layer{'s' if it.leaves != 1 else ''} \u00b7 "
-    third = (layers if collapsed else "") + _figures(it)
-    bar_w = (b.w - 2) * min(1.0, it.params / style.max_params)
+    # a closed group's layer count shares the shape's line, so the figures' line fits the box
+    layers = f" \u00b7 {it.leaves} layer{'s' if it.leaves != 1 else ''}" if collapsed else ""
+    bar_w = (b.w - 2) * min(1.0, it.trainable / style.max_params)
     x, y = _n(b.x), _n(b.y)
     cls = "cl tog" if collapsed and interactive else ("cl" if collapsed else "lf")
     level = f' data-level="{it.level}"' if collapsed else ""
@@ -95,9 +97,10 @@ def _leaf(b: Box, style: DiagramStyle, interactive: bool) -> str:
             f'fill="{mac_fill(it.macs / style.max_macs)}"/>'
             f'<text class="t" x="{_n(b.x + 6)}" y="{_n(b.y + 14)}">'
             f'{escape(_clip(title, _LINE_CHARS))}</text>'
-            f'<text class="s" x="{_n(b.x + 6)}" y="{_n(b.y + 28)}">{shape_text(it.shape)}</text>'
+            f'<text class="s" x="{_n(b.x + 6)}" y="{_n(b.y + 28)}">'
+            f'{escape(_clip(shape_text(it.shape) + layers, _LINE_CHARS))}</text>'
             f'<text class="m" x="{_n(b.x + 6)}" y="{_n(b.y + 42)}">'
-            f'{escape(_clip(third, _SMALL_CHARS))}</text>{bar}</g>')
+            f'{escape(_clip(_figures(it), _SMALL_CHARS))}</text>{bar}</g>')
 
 
 def _frame_open(b: Box, interactive: bool) -> str:
@@ -177,29 +180,55 @@ def diagram_svg(lay: Layout, *, standalone: bool = False, interactive: bool = Fa
     return body
 
 
-def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label: str,
-               width: int = 420, height: int = 240) -> str:
-    """A small line chart: one polyline per series, axes with a few ticks, a legend.
+CURVE_LIMIT = 1000.0  # a value beyond this many times the typical size is drawn at the edge
+MAX_MARKED_POINTS = 60  # beyond this many epochs a line carries no dots
 
-    Solid lines for names starting with 'train', dashed for the rest (validation).
+
+def _axis_limit(values: list[float]) -> float:
+    """How far from zero the axis reaches: exploded values (1e308) would flatten the rest."""
+    typical = sorted(abs(v) for v in values)[len(values) // 2]
+    return CURVE_LIMIT * max(typical, 1.0)
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label: str,
+               width: int = 420, height: int = 240, percent: bool = False) -> str:
+    """A small line chart: one polyline per series, axes with a few ticks, a legend below.
+
+    Solid lines for names starting with 'train', dashed for the rest (validation); with
+    ``percent`` the values are fractions of one and the axis reads in percent. Points
+    that are not finite are left out, values far beyond the typical size (a diverged loss)
+    are drawn at the axis's edge, and a line under the legend says how many of each.
     """
-    pts = [p for s in series.values() for p in s if math.isfinite(p[1])]
-    if not pts:
+    finite = [p for s in series.values() for p in s
+              if math.isfinite(p[0]) and math.isfinite(p[1])]
+    if not finite:
         return ""
+    limit = _axis_limit([p[1] for p in finite])
+    inside = [p for p in finite if abs(p[1]) <= limit]
+    clipped = len(finite) - len(inside)
+    dropped = sum(len(s) for s in series.values()) - len(finite)
+    rows = math.ceil(len(series) / 2)
+    notes = _chart_notes(dropped, clipped, limit)
+    plot_h = height
+    height = plot_h + 14 * rows + (14 if notes else 0)
     left, right, top, bottom = 46, 10, 24, 34
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    x0, x1 = min(p[0] for p in finite), max(p[0] for p in finite)
+    y0, y1 = min(p[1] for p in inside), max(p[1] for p in inside)
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
-    pw, ph = width - left - right, height - top - bottom
+
+    def clip(v: float) -> float:  # an exploded value sits on the axis's edge
+        return max(y0, min(y1, v))
+
+    pw, ph = width - left - right, plot_h - top - bottom
 
     def sx(v):
         return left + (v - x0) / (x1 - x0) * pw
 
     def sy(v):
-        return top + (1 - (v - y0) / (y1 - y0)) * ph
+        return top + (1 - (clip(v) - y0) / (y1 - y0)) * ph
 
     colours = ["#2f6fd1", "#d1652f", "#2f9d57", "#9b3fb5", "#b5983f", "#3fa9b5"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
@@ -210,29 +239,41 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
         v = y0 + (y1 - y0) * k / 4
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{_n(sy(v))}" y2="{_n(sy(v))}" '
                    f'class="gl"/><text x="{left - 4}" y="{_n(sy(v) + 3)}" text-anchor="end" '
-                   f'class="tk">{v:.3g}</text>')
-    xs = sorted({p[0] for p in pts})
+                   f'class="tk">{f"{100 * v:.3g}%" if percent else f"{v:.3g}"}</text>')
+    xs = sorted({p[0] for p in finite})
     step = max(1, math.ceil(len(xs) / 8))
     for v in xs[::step]:
         out.append(f'<text x="{_n(sx(v))}" y="{top + ph + 13}" text-anchor="middle" '
-                   f'class="tk">{v:g}</text>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" '
+                   f'class="tk">{number_text(v)}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{plot_h - 4}" text-anchor="middle" '
                f'class="tk">epoch</text><text x="12" y="{top + ph / 2}" class="tk" '
                f'transform="rotate(-90 12 {top + ph / 2})" text-anchor="middle">'
                f'{escape(y_label)}</text>')
     for i, (name, s) in enumerate(series.items()):
         colour = colours[i // 2 % len(colours)] if len(series) > 2 else colours[0]
         dash = "" if name.startswith("train") else ' stroke-dasharray="5 3"'
-        line = " ".join(f"{_n(sx(x))},{_n(sy(y))}" for x, y in s if math.isfinite(y))
+        shown = [(sx(x), sy(y)) for x, y in s if math.isfinite(x) and math.isfinite(y)]
+        line = " ".join(f"{_n(x)},{_n(y)}" for x, y in shown)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
                    f'stroke-width="1.6"{dash} data-series="{escape(name)}"/>')
-        for x, y in s:
-            if math.isfinite(y):
-                out.append(f'<circle cx="{_n(sx(x))}" cy="{_n(sy(y))}" r="2.2" '
-                           f'fill="{colour}"/>')
-        ly = top + 12 + 13 * i
-        out.append(f'<line x1="{left + pw - 96}" x2="{left + pw - 78}" y1="{ly - 3}" '
-                   f'y2="{ly - 3}" stroke="{colour}" stroke-width="1.6"{dash}/>'
-                   f'<text x="{left + pw - 74}" y="{ly}" class="tk">{escape(name)}</text>')
+        if len(shown) <= MAX_MARKED_POINTS:
+            out.extend(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="2.2" fill="{colour}"/>'
+                       for x, y in shown)
+        lx, ly = left + (i % 2) * pw / 2, plot_h + 10 + 14 * (i // 2)
+        out.append(f'<line x1="{_n(lx)}" x2="{_n(lx + 18)}" y1="{ly - 3}" y2="{ly - 3}" '
+                   f'stroke="{colour}" stroke-width="1.6"{dash}/>'
+                   f'<text x="{_n(lx + 22)}" y="{ly}" class="tk"><title>{escape(name)}</title>'
+                   f'{escape(_clip(name, int((pw / 2 - 26) / 5.6)))}</text>')
+    if notes:
+        out.append(f'<text x="{left}" y="{height - 4}" class="tk nt">{escape(notes)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _chart_notes(dropped: int, clipped: int, limit: float) -> str:
+    notes = []
+    if dropped:
+        notes.append(f"{dropped} point{'s' * (dropped != 1)} not drawn (not a finite number)")
+    if clipped:
+        notes.append(f"{clipped} beyond \u00b1{limit:.3g} drawn at the edge")
+    return "; ".join(notes)

@@ -95,11 +95,11 @@ def test_run_section(tmp_path, run_folder):
     assert '<table class="cm" data-head="output">' in run_part
     assert "data:image/png;base64," in run_part  # samples.png, inline
     assert "<td>batch_size</td><td>32</td>" in run_part
-    assert "<td>accuracy output</td><td>0.8333</td>" in run_part
+    assert "<td>accuracy output</td><td>83.33%</td>" in run_part
     assert 'class="warn"' not in run_part
     other = str(ROOT / "specs/ch9/plain_flower.yaml")
     assert run("report", other, "--run", run_folder, "-o", out).exit_code == 0
-    assert "Note: this run is of model &#x27;residual_flower&#x27;" in out.read_text()
+    assert "Warning: this run is of model &#x27;residual_flower&#x27;" in out.read_text()
 
 
 @pytest.mark.parametrize("remove, words", [
