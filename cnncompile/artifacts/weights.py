@@ -248,11 +248,25 @@ def check_fits(graph, ckpt: Checkpoint, source: str) -> None:
     from ..backends.numpy import validate_params
 
     validate_params(graph, ckpt.params, source=source)
-    recorded = ckpt.meta.get("ir_hash")
-    if recorded and recorded != graph.structure_hash():
-        raise DataError(f"{source}: trained on another version of model {graph.name!r}"
-                        f"{_first_difference(graph, ckpt.meta)}; train it again, or use the "
-                        "spec it was trained on (the checkpoint holds its text)")
+    difference = version_difference(graph, ckpt.meta)
+    if difference:
+        raise DataError(f"{source}: trained on {difference}; train it again, or use the spec it "
+                        "was trained on (the checkpoint holds its text)")
+
+
+def version_difference(graph, meta: dict) -> str | None:
+    """None when ``meta`` (a checkpoint's or an export's record) holds ``graph``'s IR hash or
+    none at all; else ``another version of model 'm' (at node ...: ...)``.
+
+    The one test of "made from this spec as it is now": resume, export and evaluate refuse on
+    it, the report warns on it.
+    """
+    recorded = meta.get("ir_hash")
+    if not recorded or recorded == graph.structure_hash():
+        return None
+    detail = _first_difference(graph, meta) or (
+        f" (IR hash {recorded}; this spec gives {graph.structure_hash()})")
+    return f"another version of model {graph.name!r}{detail}"
 
 
 def _first_difference(graph, meta: dict) -> str:

@@ -172,13 +172,14 @@ def spec_mismatch(meta: dict, graph, what: str) -> str | None:
 
     ``what`` names the record in the sentence: 'run', 'exported model'.
     """
+    from ..artifacts.weights import version_difference
+
     name = meta.get("name", meta.get("spec_name"))
-    recorded = meta.get("ir_hash")
     if name and name != graph.name:
         return f"this {what} is of model {str(name)!r}, not {graph.name!r}"
-    if recorded and recorded != graph.structure_hash():
-        return (f"this {what} comes from another version of the spec (IR hash {recorded}; "
-                f"this spec gives {graph.structure_hash()}): its figures are not this model's")
+    difference = version_difference(graph, meta)
+    if difference:
+        return f"this {what} comes from {difference}: its figures are not this model's"
     return None
 
 

@@ -179,14 +179,14 @@ def test_a_run_of_another_version_of_the_spec_is_warned(tmp_path, run_folder):
     run = read_run(folder)
     warnings = warnings_for(this, run)
     assert len(warnings) == 1 and "\n" not in warnings[0]
-    assert "another version of the spec" in warnings[0]
+    assert "another version of model" in warnings[0]
     assert other.structure_hash() in warnings[0] and this.structure_hash() in warnings[0]
     out = tmp_path / "page.html"
     r = CliRunner().invoke(app, ["report", str(RESIDUAL), "--run", str(folder), "-o", str(out)])
     assert r.exit_code == 0, r.output
     html = out.read_text()
     banner = re.search(r'<p class="warn" role="alert">([^<]*)</p>', html).group(1)
-    assert banner.startswith("Warning: this run comes from another version of the spec")
+    assert banner.startswith("Warning: this run comes from another version of model")
     assert html.index(banner) < html.index('<section id="summary">')  # at the top, seen first
     # the same run read with the spec it was trained on: no warning
     assert warnings_for(other, run) == []
