@@ -231,3 +231,46 @@ def test_exact_params_file_roundtrip(ox, tmp_path):
     assert w.source == "parameters p.npz" and w.trained
     assert all(np.array_equal(w.params[k], v) for k, v in params.items())
     export_graph(spec, graph, w, None, ExportOptions(outputs="logits"))
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_a_scale_that_is_not_a_positive_number_is_refused_naming_the_option(spec_file, tmp_path,
+                                                                          value):
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "-o", out, "--scale", value)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"error: `--scale` must be a positive number. Received: {float(value)!r}"]
+    assert not out.exists()
+
+
+def test_mean_and_std_are_recorded_and_the_runtime_applies_them(spec_file, tmp_path):
+    from cnncompile.runtime import OnnxModel
+
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "-o", out, "--scale", "0.5", "--mean", "1", "--std", "4")
+    assert r.exit_code == 0, r.output
+    written = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}["preprocessing"])
+    assert (written["scale"], written["mean"], written["std"]) == (0.5, [1.0], [4.0])
+    assert written["source"] == "--scale"
+    m = OnnxModel(out, provider="cpu")
+    pixels = np.full((1, 10, 9, 1), 10, np.uint8)
+    assert m.prepare(pixels).ravel()[0] == pytest.approx((10 * 0.5 - 1) / 4)
+    for option, text, message in [("--std", "0", "`--std` must be positive. Received: [0.0]"),
+                                  ("--mean", "1,2", "`--mean` must be 1 finite number(s)"),
+                                  ("--mean", "a", "`--mean` must be numbers separated by")]:
+        r = run("export", spec_file, "-o", tmp_path / "x.onnx", option, text)
+        assert r.exit_code == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_bad_preprocessing_record_in_a_checkpoint_is_refused_not_dropped(ox, spec_file,
+                                                                          tmp_path):
+    _, graph = tiny()
+    ckpt = save_checkpoint(tmp_path / "run" / "checkpoint.npz", ox.random_params(graph),
+                           {"preprocessing": {"scale": -2}})
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "--weights", ckpt, "-o", out, "--scale", "0.5")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (f"error: {ckpt}: preprocessing `scale` must be a positive number. "
+                                "Received: -2")
+    assert not out.exists()
