@@ -1,9 +1,14 @@
 """The one preprocessing record: how stored samples become a model's input.
 
-The data loaders write it (into every checkpoint's ``meta["preprocessing"]``), the ONNX exporter
-copies it into the model's ``preprocessing`` metadata, and the runtime reads it back to feed
-images as training did. Model input = ``(float32(stored) * scale - mean) / std`` per channel,
-NHWC, batch first; images are decoded by :func:`cnncompile.artifacts.images.decode_image`.
+One typed object from the loader to the runtime. The data loaders produce it
+(:func:`for_loader`, kept as ``Dataset.preprocessing``) and training writes its JSON form into
+every checkpoint's ``meta["preprocessing"]``; ``export`` reads it back once with the weights
+(:meth:`Preprocessing.from_dict`), chooses the record the model carries in one place
+(:func:`for_export`: the scale from ``--scale``, the checkpoint, the data set or the default;
+``--mean``/``--std`` for weights trained elsewhere on normalised inputs) and writes it into the
+ONNX metadata; the runtime reads it back, checked against the graph, to feed images as training
+did. Model input = ``(float32(stored) * scale - mean) / std`` per channel, NHWC, batch first;
+images are decoded by :func:`cnncompile.artifacts.images.decode_image`.
 
 The JSON form keeps the keys of the records written before this module (``scale``, ``color``,
 ``resize`` [H, W], ``resize_mode``, ``dtype``, ``source``), so older readers keep working, and
