@@ -3,7 +3,7 @@
 Models:
 
 - ``fmnist``: the shipped, trained ``exported/fmnist_small.onnx``; INT8 and FP16 are made by
-  :func:`cnncompile.deploy.quantize.quantize_model` (INT8 calibrated on 256 training samples)
+  :func:`cnncompile.workflows.quantize.quantize_model` (INT8 calibrated on 256 training samples)
   and the accuracy of all three is measured on the whole Fashion-MNIST test set (the Debian
   package ``dataset-fashion-mnist``, read by the project's loader);
 - ``residual_flower`` (64x64), ``resnet18`` and ``resnet50`` (224x224, specs/torchvision/):
@@ -44,9 +44,10 @@ sys.path.insert(0, str(ROOT))
 
 from cnncompile.backends.numpy import init_params  # noqa: E402
 from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
-from cnncompile.deploy.quantize import convert_fp16, quantize_int8, quantize_model  # noqa: E402
+from cnncompile.deploy.quantize import convert_fp16, quantize_int8  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
+from cnncompile.workflows.quantize import quantize_model  # noqa: E402
 
 SHIPPED = ROOT / "exported" / "fmnist_small.onnx"
 RANDOM = {"residual_flower": "specs/ch9/residual_flower.yaml",
@@ -93,7 +94,7 @@ def shipped_variants(work: Path) -> tuple[dict[str, Path], dict[str, float]]:
     """The shipped model's three variants and their test-set accuracy."""
     paths, accuracy = {"float32": SHIPPED}, {}
     for mode in ("int8", "fp16"):
-        r = quantize_model(SHIPPED, "fashion-mnist", mode, work / f"fmnist.{mode}.onnx",
+        r = quantize_model(SHIPPED, "fashion-mnist", work / f"fmnist.{mode}.onnx", mode=mode,
                            max_drop=1.0, seconds=0.2)
         paths[mode] = r.path
         accuracy["float32"] = r.float32.accuracy["output"]

@@ -1,9 +1,14 @@
 """The one preprocessing record: how stored samples become a model's input.
 
-The data loaders write it (into every checkpoint's ``meta["preprocessing"]``), the ONNX exporter
-copies it into the model's ``preprocessing`` metadata, and the runtime reads it back to feed
-images as training did. Model input = ``(float32(stored) * scale - mean) / std`` per channel,
-NHWC, batch first; images are decoded by :func:`cnncompile.artifacts.images.decode_image`.
+One typed object from the loader to the runtime. The data loaders produce it
+(:func:`for_loader`, kept as ``Dataset.preprocessing``) and training writes its JSON form into
+every checkpoint's ``meta["preprocessing"]``; ``export`` reads it back once with the weights
+(:meth:`Preprocessing.from_dict`), chooses the record the model carries in one place
+(:func:`for_export`: the scale from ``--scale``, the checkpoint, the data set or the default;
+``--mean``/``--std`` for weights trained elsewhere on normalised inputs) and writes it into the
+ONNX metadata; the runtime reads it back, checked against the graph, to feed images as training
+did. Model input = ``(float32(stored) * scale - mean) / std`` per channel, NHWC, batch first;
+images are decoded by :func:`cnncompile.artifacts.images.decode_image`.
 
 The JSON form keeps the keys of the records written before this module (``scale``, ``color``,
 ``resize`` [H, W], ``resize_mode``, ``dtype``, ``source``), so older readers keep working, and
@@ -25,6 +30,8 @@ RESIZE_MODE = "squash, bilinear"
 # textbook's convention, spec-format section 8), .npz arrays are taken as they are.
 LOADER_SCALE = {"idx": 1 / 255, "images": 1.0, "npz": 1.0}
 _STORED = {"idx": "uint8 0-255", "images": "uint8 0-255", "npz": "as in the file"}
+IMAGE_SCALE_DEFAULT = 1.0  # without a record: the textbook's image data, float pixels 0-255
+ASSUMED = "assumed"  # the source of a record whose scale nothing told
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class Preprocessing:
                   ) -> Preprocessing:
         """Read a record of this format or an older one, for a model of ``input_shape``.
 
+        The one check of a record read from a file (a checkpoint, a model's metadata):
         ``input_shape`` is what the model (its graph) takes; a record that says otherwise is
         refused rather than believed.
 
@@ -106,63 +114,103 @@ class Preprocessing:
         if recorded is not None and (not isinstance(recorded, list) or tuple(recorded) != shape):
             raise DataError(f"{where}: the preprocessing record says the input is "
                             f"{_short(recorded)} but the model takes {list(shape)}")
-        scale = record.get("scale", 1.0)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
-                or not math.isfinite(scale) or scale <= 0:
-            raise DataError(f"{where}: preprocessing `scale` must be a positive number. "
-                            f"Received: {_short(scale)}")
-        channels = shape[-1] if len(shape) == 3 else 1
-        mean = _per_channel(record.get("mean"), channels, "mean", where)
-        std = _per_channel(record.get("std"), channels, "std", where)
-        if std is not None and min(std) <= 0:
-            raise DataError(f"{where}: preprocessing `std` must be positive. Received: {list(std)}")
-        color = {1: "L", 3: "RGB"}.get(channels) if len(shape) == 3 else None
+        label = f"{where}: preprocessing"
+        scale = check_scale(record.get("scale", 1.0), f"{label} `scale`")
+        mean, std = _mean_std(shape, record.get("mean"), record.get("std"),
+                              f"{label} `mean`", f"{label} `std`")
         mode = record.get("resize_mode")
         resize = RESIZE_MODE if len(shape) == 3 and mode in (None, RESIZE_MODE) else None
         kind = record.get("kind") if record.get("kind") in LOADER_SCALE else "export"
-        return cls(shape, kind, color, float(scale), mean, std, resize,
+        return cls(shape, kind, _color(shape), scale, mean, std, resize,
                    str(record.get("layout", "NHWC")), str(record.get("source", "recorded")))
 
 
 def for_loader(kind: str, input_shape: tuple[int, ...]) -> Preprocessing:
     """The record of what the ``kind`` loader (idx, images, npz) hands a model of ``input_shape``.
 
+    The producer of every record: :func:`cnncompile.data.datasets.load_dataset` keeps it as
+    ``Dataset.preprocessing`` and training writes it into each checkpoint.
+
     >>> for_loader("idx", (28, 28, 1)).scale == 1 / 255
     True
     """
     shape = tuple(input_shape)
     image = len(shape) == 3 and shape[2] in (1, 3)
-    color = {1: "L", 3: "RGB"}[shape[2]] if image else None
-    return Preprocessing(shape, kind, color, LOADER_SCALE[kind],
+    return Preprocessing(shape, kind, _color(shape) if image else None, LOADER_SCALE[kind],
                          resize=RESIZE_MODE if kind == "images" else None, source=kind)
 
 
-def for_export(input_shape: tuple[int, ...], scale: float, source: str,
-               recorded: object = None) -> Preprocessing:
-    """The record an export writes: the checkpoint's own when it has one, else ``scale``'s."""
+def for_export(input_shape: tuple[int, ...], *, scale: float | None = None,
+               mean: object = None, std: object = None, recorded: Preprocessing | None = None,
+               data: Preprocessing | None = None) -> Preprocessing:
+    """The record an export writes: the one place a model's input scaling is chosen.
+
+    The scale is, first found: ``scale`` (``--scale``), the checkpoint's record ``recorded``,
+    the data set's record ``data`` (``--data``), else 1.0 (float pixels 0-255, source
+    :data:`ASSUMED`). ``mean`` and ``std`` (``--mean``/``--std``: one number or one per channel)
+    normalise after scaling, for weights trained on normalised inputs elsewhere; without them
+    the checkpoint's are kept.
+
+    >>> for_export((4, 4, 3), scale=0.5, mean=0.5, std=[1, 2, 4]).std
+    (1.0, 2.0, 4.0)
+    >>> for_export((4, 4, 1)).source
+    'assumed'
+
+    Raises:
+        DataError: an option that is not a positive finite scale, or mean/std that are not one
+            finite number per channel (std positive), naming the option.
+    """
     shape = tuple(input_shape)
-    if isinstance(recorded, dict):
-        try:
-            base = Preprocessing.from_dict(recorded, shape, "the checkpoint")
-            return Preprocessing(shape, base.kind, base.color, scale, base.mean, base.std,
-                                 RESIZE_MODE if len(shape) == 3 else None, source=source)
-        except DataError:
-            pass  # an old or foreign record: the scale alone is what it told
-    color = {1: "L", 3: "RGB"}.get(shape[2]) if len(shape) == 3 else None
-    return Preprocessing(shape, "export", color, scale,
-                         resize=RESIZE_MODE if len(shape) == 3 else None, source=source)
+    if scale is not None:
+        chosen, source = check_scale(scale, "`--scale`"), "--scale"
+    elif recorded is not None:
+        chosen, source = recorded.scale, "checkpoint"
+    elif data is not None:
+        chosen, source = data.scale, "data set"
+    else:
+        chosen, source = IMAGE_SCALE_DEFAULT, ASSUMED
+    mean, std = _mean_std(shape, mean, std, "`--mean`", "`--std`")
+    if recorded is not None:
+        mean = recorded.mean if mean is None else mean
+        std = recorded.std if std is None else std
+    return Preprocessing(shape, recorded.kind if recorded is not None else "export",
+                         _color(shape), chosen, mean, std,
+                         RESIZE_MODE if len(shape) == 3 else None, source=source)
 
 
-def _per_channel(value: object, channels: int, name: str, where: str) -> tuple[float, ...] | None:
+def check_scale(value: object, label: str) -> float:
+    """``value`` as a scale (a positive finite number); refused with a line naming ``label``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise DataError(f"{label} must be a positive number. Received: {_short(value)}")
+    return float(value)
+
+
+def _mean_std(shape: tuple[int, ...], mean: object, std: object, mean_label: str,
+              std_label: str) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    channels = shape[-1] if len(shape) == 3 else 1
+    mean = _per_channel(mean, channels, mean_label)
+    std = _per_channel(std, channels, std_label)
+    if std is not None and min(std) <= 0:
+        raise DataError(f"{std_label} must be positive. Received: {list(std)}")
+    return mean, std
+
+
+def _per_channel(value: object, channels: int, label: str) -> tuple[float, ...] | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value] * channels
-    if (not isinstance(value, list) or len(value) != channels
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)):
-        raise DataError(f"{where}: preprocessing `{name}` must be {channels} finite number(s). "
+    if (not isinstance(value, (list, tuple)) or len(value) != channels
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in value)):
+        raise DataError(f"{label} must be {channels} finite number(s). "
                         f"Received: {_short(value)}")
     return tuple(float(v) for v in value)
+
+
+def _color(shape: tuple[int, ...]) -> str | None:
+    return {1: "L", 3: "RGB"}.get(shape[2]) if len(shape) == 3 else None
 
 
 def _short(value: object) -> str:

@@ -52,10 +52,10 @@ def quantize(
 
     Example: `cnncompile quantize exported/fmnist_small.onnx --data fashion-mnist`
     """
-    from ..deploy.quantize import quantize_model
+    from ..workflows.quantize import quantize_model
 
-    r = quantize_model(model, data, mode.value, out, max_drop=max_drop, calibration=calibration,
-                       eval_samples=eval_samples, threads=threads,
+    r = quantize_model(model, data, out, mode=mode.value, max_drop=max_drop,
+                       calibration=calibration, eval_samples=eval_samples, threads=threads,
                        fmt=format.value)
     typer.echo(f"{r.mode}: {r.detail}")
     typer.echo(f"{'':<10}{'accuracy':>10}{'p50 ms (batch 1)':>18}{'size MB':>10}")
@@ -63,6 +63,5 @@ def quantize(
         acc = "+".join(f"{a:.4f}" for a in m.accuracy.values())
         typer.echo(f"{name:<10}{acc:>10}{m.latency_ms:>18.3f}{m.size_bytes / 1e6:>10.2f}")
     typer.echo(f"accuracy change on {r.samples:,} {r.data} test samples: {-r.drop * 100:+.2f} "
-               f"points (allowed: -{max_drop * 100:.2f}); speed-up "
-               f"{r.float32.latency_ms / r.quantized.latency_ms:.2f}x")
+               f"points (allowed: -{r.max_drop * 100:.2f}); speed-up {r.speedup:.2f}x")
     typer.echo(f"wrote {r.path}")

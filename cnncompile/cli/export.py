@@ -9,8 +9,9 @@ from typing import Optional
 
 import typer
 
+from ..errors import DataError
 from .app import command
-from .common import Init, load_spec_cli, spec_options
+from .common import Init, spec_options
 
 
 class Layout(str, Enum):
@@ -32,15 +33,6 @@ class Accelerator(str, Enum):
 
     tensorrt = "tensorrt"
     cuda = "cuda"
-
-
-def _parity_data(source: str, graph, spec, n: int):
-    """The first ``n`` test samples of a data set, its preprocessing scale and class names."""
-    from ..data.datasets import load_dataset
-    from .runtime import DecodeProgress
-
-    data = load_dataset(source, graph.input_shape, spec.output, progress=DecodeProgress())
-    return data.test.inputs(slice(0, n)), data.test.scale, [list(x) for x in data.names]
 
 
 @command("export")
@@ -68,6 +60,13 @@ def export(
     scale: Optional[float] = typer.Option(
         None, "--scale", help="Input scaling to record (model input = pixels * scale) "
         "[default: the checkpoint's, else the data set's, else 1.0]."),
+    mean: Optional[str] = typer.Option(
+        None, "--mean", help="Normalisation to record, after scaling: one number or one per "
+        "channel, comma-separated (for weights trained on normalised inputs elsewhere) "
+        "[default: the checkpoint's, else none]."),
+    std: Optional[str] = typer.Option(
+        None, "--std", help="Normalisation divisor to record, as --mean [default: the "
+        "checkpoint's, else none]."),
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
     triton: Optional[Path] = typer.Option(
@@ -90,54 +89,44 @@ def export(
     Example: `cnncompile export exported/fmnist_small.yaml -w runs/quickstart/checkpoint.npz -o
     model.onnx`
     """
-    from ..backends.onnx import DEFAULT_OPSET, ExportOptions, export_model, load_weights
-    from ..ir import lower
+    from ..workflows.export import export_model
+    from .runtime import DecodeProgress
 
     triton_options = None
-    if triton is not None:  # option mistakes surface before anything is exported
+    if triton is not None:
         from ..deploy.triton import TritonOptions
 
         triton_options = TritonOptions(max_batch_size, instances, gpu,
                                        accelerator.value if accelerator else None)
-        triton_options.validate()
-    s = load_spec_cli(spec, input, classes)
-    graph = lower(s)
-    w = load_weights(graph, weights, seed=seed, init=init.value)
-    x, names = None, None
-    if data is not None:
-        x, data_scale, names = _parity_data(data, graph, s, parity_batch)
-        if scale is None and "preprocessing" not in w.meta:
-            scale = data_scale
-    # with --triton alone the model goes into the repository only, not also to exported/
-    target = out if out is not None or triton is not None else Path("exported") / f"{s.name}.onnx"
-    options = ExportOptions(opset=opset if opset is not None else DEFAULT_OPSET,
-                            layout=layout.value, outputs=outputs.value)
-    result = export_model(s, graph, w, target, options, x=x, parity_batch=parity_batch,
-                          scale=scale, seed=seed, class_names=names)
-    for warning in result.warnings:
+    outcome = export_model(
+        spec, weights, out, opset=opset, layout=layout.value, outputs=outputs.value, seed=seed,
+        init=init.value, data=data, parity_batch=parity_batch, scale=scale,
+        mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"), input_shape=input,
+        classes=classes, triton=triton, triton_options=triton_options,
+        progress=DecodeProgress())
+    for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     import onnx
 
+    result = outcome.result
     typer.echo(f"checker: ok (onnx {onnx.__version__}, full check; opset {result.opset}, "
                f"IR version {result.ir_version})")
     typer.echo(f"shapes: the ONNX shapes of all {result.shapes_checked} IR nodes equal the IR's")
-    source = f"{data} test samples" if data else "random inputs"
-    typer.echo(f"parity: onnxruntime vs NumPy engine on {result.parity.batch} {source}: "
-               f"{result.parity}")
+    typer.echo(f"parity: onnxruntime vs NumPy engine on {result.parity.batch} "
+               f"{outcome.parity_source}: {result.parity}")
     if result.path is not None:
         typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
-    if triton is not None:
-        _write_triton(result, triton, s.name, triton_options)
+    if outcome.triton_folder is not None:
+        typer.echo(f"triton: wrote {outcome.triton_folder} (config.pbtxt parses as Triton's "
+                   "ModelConfig and agrees with the graph)")
 
 
-def _write_triton(result, repo: Path, name: str, options) -> None:
-    """The Triton model repository of an export, checked, and a line saying where it is."""
-    import json
-
-    from ..deploy.triton import write_repository
-
-    written = write_repository(result.model, repo, name, options,
-                               json.loads(result.metadata["heads"]),
-                               result.metadata["input_layout"])
-    typer.echo(f"triton: wrote {written.folder} (config.pbtxt parses as Triton's ModelConfig "
-               "and agrees with the graph)")
+def _numbers(text: Optional[str], option: str) -> Optional[list[float]]:
+    """``--mean 0.5,0.5,0.5`` as numbers; the record checks how many and their values."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise DataError(f"`{option}` must be numbers separated by commas. Received: "
+                        f"{text!r}") from None

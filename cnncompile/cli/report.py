@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import command
-from .common import load_spec_cli, spec_options
+from .common import spec_options
 
 
 @command("report")
@@ -34,21 +34,8 @@ def report(
 
     Example: `cnncompile report specs/ch9/residual_flower.yaml --run runs/residual_flower`
     """
-    from ..analysis import analyze_graph
-    from ..artifacts.files import write_text
-    from ..errors import DataError
-    from ..ir import lower
-    from ..report import build_page
-    from ..report.sources import read_model, read_run
+    from ..workflows.report import write_report
 
-    if bench and model is None:
-        raise DataError("`--bench` times an exported model; give it with `--model MODEL.onnx`")
-    parsed = load_spec_cli(spec, input, classes)
-    a = analyze_graph(lower(parsed), batch)
-    run_info = read_run(run) if run is not None else None
-    model_info = read_model(model, bench) if model is not None else None
-    path = out if out is not None else Path(f"{parsed.name}.html")
-    if not path.parent.is_dir():
-        raise DataError(f"-o {path}: the folder {path.parent} does not exist")
-    write_text(path, build_page(a, parsed.description, run_info, model_info))
+    path = write_report(spec, out, run=run, input_shape=input, classes=classes, model=model,
+                        bench=bench, batch=batch)
     typer.echo(f"wrote {path}")

@@ -13,7 +13,6 @@ import typer
 from .app import command
 from .common import Provider
 
-CHUNK = 256  # images decoded and classified at a time
 PROVIDER_HELP = "auto (CUDA when onnxruntime-gpu and a GPU are there), cpu or cuda."
 
 
@@ -81,9 +80,9 @@ class DecodeProgress:
         self.bar.update(self.task, completed=done)
 
 
-def _print_prediction(r: dict) -> None:
-    typer.echo(r["file"])
-    for head, rec in r["heads"].items():
+def _print_prediction(p) -> None:
+    typer.echo(p.file)
+    for head, rec in p.heads.items():
         if "values" in rec:
             typer.echo(f"  {head}: " + ", ".join(f"{v:.4g}" for v in rec["values"]))
         else:
@@ -108,38 +107,26 @@ def predict(
 
     Example: `cnncompile predict exported/fmnist_small.onnx exported/samples --top 2`
     """
-    from ..artifacts.heads import sample_record
     from ..artifacts.text import printable
-    from ..runtime.images import decode_files, find_images
+    from ..workflows.predict import predict_images
 
     m = _open(model, provider.value)
     if _quantization(m):
         print(f"note: {printable(model)} is quantized:{_quantization(m)}", file=sys.stderr)
-    if not m.preprocessing.is_image:
-        from ..errors import DataError
-
-        raise DataError(f"{printable(model)}: the model takes {list(m.input_shape)}, not images")
-    files = find_images(images)
-    results, errors = [], []
-    for start in range(0, len(files), CHUNK):  # decoded a chunk at a time: bounded memory
-        chunk = files[start:start + CHUNK]
-        decoded = decode_files(chunk, m.input_shape)
-        probs = m.predict(decoded.pixels) if decoded.good else {}
-        errors += [{"file": printable(chunk[i]), "error": msg} for i, msg in decoded.errors.items()]
-        for row, i in enumerate(decoded.good):
-            r = {"file": printable(chunk[i]), "heads": sample_record(m.output, probs, row, top)}
-            if format is PredictFormat.json:
-                results.append(r)
-            else:
-                _print_prediction(r)
+    predictions = predict_images(m, images, top=top)
+    good = [p for p in predictions if p.error is None]
+    errors = [{"file": p.file, "error": p.error} for p in predictions if p.error is not None]
     if format is PredictFormat.json:
-        typer.echo(json.dumps({"model": printable(model), "predictions": results,
-                               "errors": errors}, indent=1))
+        typer.echo(json.dumps({"model": printable(model), "predictions": [
+            {"file": p.file, "heads": p.heads} for p in good], "errors": errors}, indent=1))
+    else:
+        for p in good:
+            _print_prediction(p)
     if errors:
         for e in errors:
             print(f"error: {e['error']}", file=sys.stderr)
-        if len(files) > 1:
-            print(f"error: {len(errors)} of {len(files)} images could not be read",
+        if len(predictions) > 1:
+            print(f"error: {len(errors)} of {len(predictions)} images could not be read",
                   file=sys.stderr)
         raise typer.Exit(2)
 
@@ -175,24 +162,27 @@ def bench(
     """
     import onnxruntime as ort
 
-    from ..runtime.bench import bench_engine, bench_onnx, engine_of
     from ..runtime.session import CUDA
+    from ..workflows.predict import bench_model
 
     sizes = _batches(batch)
     m = _open(model, provider.value, threads)
-    graph, params = engine_of(m) if engine else (None, None)
     gpu = CUDA in ort.get_available_providers()
-    typer.echo(f"{m.name}{_quantization(m)}: {model} on {m.provider} (onnxruntime {ort.__version__}"
-               + ("" if gpu else "; no CUDA provider: install onnxruntime-gpu for the GPU") + ")")
     head = f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'samples/s':>11}"
     if engine:
         head += f" {'engine/s':>10} {'onnx/engine':>12}"
-    typer.echo(head)
-    for b in sizes:
-        t = bench_onnx(m, b, seconds)
-        line = (f"{b:>6} {t.percentile_ms(50):>9.3f} {t.percentile_ms(90):>9.3f} "
+    lines = [f"{m.name}{_quantization(m)}: {model} on {m.provider} (onnxruntime "
+             f"{ort.__version__}" + ("" if gpu else "; no CUDA provider: install "
+                                     "onnxruntime-gpu for the GPU") + ")", head]
+
+    def show(row) -> None:
+        while lines:  # the header waits until the engine's spec is checked
+            typer.echo(lines.pop(0))
+        t = row.onnx
+        line = (f"{row.batch:>6} {t.percentile_ms(50):>9.3f} {t.percentile_ms(90):>9.3f} "
                 f"{t.percentile_ms(99):>9.3f} {t.throughput:>11.1f}")
-        if engine:
-            e = bench_engine(graph, params, b, seconds)
-            line += f" {e.throughput:>10.1f} {t.throughput / e.throughput:>11.1f}x"
+        if row.engine is not None:
+            line += f" {row.engine.throughput:>10.1f} {row.ratio:>11.1f}x"
         typer.echo(line)
+
+    bench_model(m, sizes, seconds=seconds, engine=engine, on_row=show)

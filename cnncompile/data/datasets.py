@@ -21,7 +21,8 @@ training set.
 
 What the model sees is the loader's preprocessing record
 (:func:`cnncompile.artifacts.preprocess.for_loader`): stored pixels times ``scale``, as float32
-NHWC; ``Dataset.preprocessing`` holds its JSON form.
+NHWC. ``Dataset.preprocessing`` is that record, the producer of the one record that training
+writes into every checkpoint and an export carries into the model's metadata.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.files import require_regular_file
-from ..artifacts.preprocess import LOADER_SCALE, for_loader
+from ..artifacts.preprocess import LOADER_SCALE, Preprocessing, for_loader
 from ..artifacts.weights import read_npz
 from ..errors import DataError
 from ..wording import plural
@@ -81,7 +82,7 @@ class Dataset:
     val: Split
     test: Split
     names: tuple[tuple[str, ...], ...]  # per head
-    preprocessing: dict = field(default_factory=dict)
+    preprocessing: Preprocessing | None = None  # the loader's record (for_loader)
     from_cache: bool = False
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -163,7 +164,7 @@ def _from_images(root: Path, label: str, shape, output, validation, cache, progr
     pre = for_loader("images", shape)
     s = pre.scale
     return Dataset(label, "images", Split(x[train], y[train], s), Split(x[val], y[val], s),
-                   Split(x[test], y[test], s), _names(output, scan.names), pre.to_dict(), cached)
+                   Split(x[test], y[test], s), _names(output, scan.names), pre, cached)
 
 
 def _from_arrays(path: Path, kind: str, label: str, shape, output, validation,
@@ -188,8 +189,7 @@ def _from_arrays(path: Path, kind: str, label: str, shape, output, validation,
         train, val = holdout_split(len(x), validation)
         splits = [Split(x[train], y[train], scale), Split(x[val], y[val], scale),
                   Split(xt, yt, scale)]
-    return Dataset(label, kind, *splits, _names(output, _numbered(output, known)),
-                   pre.to_dict())
+    return Dataset(label, kind, *splits, _names(output, _numbered(output, known)), pre)
 
 
 def textbook_split(n: int, validation: float = DEFAULT_VALIDATION):

@@ -400,7 +400,7 @@ class Trainer:
             "accuracy": {h: last[c] for h, c in zip(
                 self.heads, accuracy_columns(self.heads, "val"), strict=True) if c in last},
             "data": self.data.source, "data_fingerprint": self.data.fingerprint(),
-            "preprocessing": self.data.preprocessing,
+            "preprocessing": self.data.preprocessing.to_dict(),
             "cnncompile": __version__, **extra,
         }
 

@@ -12,8 +12,9 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
+from cnncompile.artifacts.preprocess import for_export
 from cnncompile.backends.numpy import init_params
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 from cnncompile.cli import app
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
@@ -37,8 +38,9 @@ def model_path(tmp_path_factory):
     spec = parse_spec(SPEC, "pics.yaml")
     graph = lower(spec)
     path = tmp_path_factory.mktemp("gpu") / "pics.onnx"
-    export_model(spec, graph, Weights(init_params(graph, seed=3, init="he"), "test"), path,
-                 ExportOptions(), scale=1 / 255)
+    export_graph(spec, graph, Weights(init_params(graph, seed=3, init="he"), "test"), path,
+                 ExportOptions(),
+                 preprocessing=for_export(graph.input_shape, scale=1 / 255))
     return path
 
 

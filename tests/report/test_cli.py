@@ -126,16 +126,18 @@ def test_bad_inputs_are_one_line_errors(tmp_path, run_folder):
 
 def test_model_section_with_bench(tmp_path):
     pytest.importorskip("onnxruntime")
+    from cnncompile.artifacts.preprocess import for_export
     from cnncompile.backends.numpy import init_params
-    from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+    from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 
     spec_path = tmp_path / "tiny.yaml"
     spec_path.write_text(TINY)
     spec = load_spec(spec_path)
     graph = lower(spec)
     onnx_path = tmp_path / "tiny.onnx"
-    export_model(spec, graph, Weights(init_params(graph, seed=0), "test"), onnx_path,
-                 ExportOptions(), scale=1 / 255)
+    export_graph(spec, graph, Weights(init_params(graph, seed=0), "test"), onnx_path,
+                 ExportOptions(),
+                 preprocessing=for_export(graph.input_shape, scale=1 / 255))
     out = tmp_path / "page.html"
     r = run("report", spec_path, "--model", onnx_path, "--bench", "-o", out)
     assert r.exit_code == 0, r.output

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnncompile.artifacts.preprocess import for_export
 from cnncompile.backends.numpy import init_params
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
 
@@ -43,7 +44,8 @@ def _export(tmp: Path, text: str, name: str, scale: float = 1 / 255, **options) 
         if p.name.endswith(".bias"):
             params[p.name] = np.linspace(-0.5, 0.5, p.shape[0], dtype=np.float32)
     path = tmp / f"{name}.onnx"
-    export_model(spec, graph, Weights(params, "test"), path, ExportOptions(**options), scale=scale)
+    export_graph(spec, graph, Weights(params, "test"), path, ExportOptions(**options),
+                 preprocessing=for_export(graph.input_shape, scale=scale))
     return Exported(path, graph, params)
 
 

@@ -16,9 +16,8 @@ from .assemble import (
 )
 from .checks import PARITY_TOLERANCE, Parity, check_parity, check_shapes, check_validity
 from .emitters import EMITTERS
-from .export import ExportResult, Weights, export_model, load_weights, random_batch
+from .export import ExportResult, Weights, export_graph, random_batch
 
 __all__ = ["DEFAULT_OPSET", "EMITTERS", "ExportOptions", "ExportResult", "MAX_IR_VERSION",
            "MAX_OPSET", "MIN_OPSET", "PARITY_TOLERANCE", "Parity", "Weights", "build_model",
-           "check_parity", "check_shapes", "check_validity", "export_model", "load_weights",
-           "random_batch"]
+           "check_parity", "check_shapes", "check_validity", "export_graph", "random_batch"]

@@ -21,19 +21,24 @@ from __future__ import annotations
 import json
 
 from ... import __version__
-from ...artifacts.preprocess import for_export
+from ...artifacts.preprocess import Preprocessing
 from ...frontend.dump import expanded_yaml
 
-IMAGE_SCALE_DEFAULT = 1.0  # textbook image data: float pixels 0-255
 
+def recorded_accuracy(meta: dict) -> dict | None:
+    """The accuracy per head a checkpoint recorded: the test set's, else the validation set's.
 
-def preprocessing_for(input_shape: tuple[int, ...], scale: float, source: str,
-                      recorded: dict | None = None) -> dict:
-    """The preprocessing record (JSON form) for a model of ``input_shape`` fed ``pixels * scale``.
-
-    ``recorded`` is the checkpoint's record, whose mean and std (if any) are kept.
+    ``cnncompile train`` writes ``test_accuracy`` after its final test and ``accuracy`` (on the
+    validation set) at every checkpoint.
     """
-    return for_export(input_shape, scale, source, recorded).to_dict()
+    for key, split in (("test_accuracy", "test"), ("accuracy", "validation")):
+        value = meta.get(key)
+        if isinstance(value, dict) and value and all(v is not None for v in value.values()):
+            out = {"split": split, "per_head": value}
+            if "epoch" in meta:
+                out["epoch"] = meta["epoch"]
+            return out
+    return None
 
 
 def head_labels(graph, names: list | None = None) -> list[dict]:
@@ -49,9 +54,13 @@ def head_labels(graph, names: list | None = None) -> list[dict]:
     return out
 
 
-def model_metadata(spec, graph, *, layout: str, outputs: str, preprocessing: dict,
+def model_metadata(spec, graph, *, layout: str, outputs: str, preprocessing: Preprocessing,
                    weights: str, accuracy=None, class_names: list | None = None) -> dict[str, str]:
-    """The ``metadata_props`` of an exported model (sorted keys, JSON with sorted keys)."""
+    """The ``metadata_props`` of an exported model (sorted keys, JSON with sorted keys).
+
+    ``preprocessing`` is the record :func:`cnncompile.artifacts.preprocess.for_export` chose;
+    it is written here in its JSON form and read back, checked, by the runtime.
+    """
 
     def js(v) -> str:
         return json.dumps(v, sort_keys=True)
@@ -64,7 +73,7 @@ def model_metadata(spec, graph, *, layout: str, outputs: str, preprocessing: dic
         "spec": expanded_yaml(spec),
         "input_layout": layout.upper(),
         "input_shape": js(list(graph.input_shape)),
-        "preprocessing": js(preprocessing),
+        "preprocessing": js(preprocessing.to_dict()),
         "output_kind": graph.heads.kind,
         "outputs": outputs if graph.heads.kind != "regression" else "values",
         "heads": js(head_labels(graph, class_names)),

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
 
@@ -56,7 +56,7 @@ def export_layers(layers: str, input: str = "[9, 9, 3]", output: str = "{classes
     weights = Weights(random_params(graph, seed), "test parameters")
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
-    result = export_model(spec, graph, weights, None, ExportOptions(**options), x=x)
+    result = export_graph(spec, graph, weights, None, ExportOptions(**options), x=x)
     return graph, result
 
 

@@ -10,13 +10,14 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
-from cnncompile.backends.onnx import EMITTERS, ExportOptions, export_model, load_weights
+from cnncompile.backends.onnx import EMITTERS, ExportOptions, export_graph
 from cnncompile.backends.onnx.assemble import ir_version_for
 from cnncompile.cli import app
 from cnncompile.errors import DataError, ExportError
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
 from cnncompile.train.checkpoint import save_checkpoint
+from cnncompile.workflows.export import load_weights
 
 runner = CliRunner()
 
@@ -51,10 +52,10 @@ def tiny():
 def test_default_opset_13_with_ir_7_and_never_above_ir_13(ox):
     spec, graph = tiny()
     w = load_weights(graph, None)
-    r = export_model(spec, graph, w, None)
+    r = export_graph(spec, graph, w, None)
     assert (r.model.opset_import[0].version, r.model.ir_version) == (13, 7)
     for opset in (17, 21, 26):
-        r = export_model(spec, graph, w, None, ExportOptions(opset=opset))  # runs in ORT inside
+        r = export_graph(spec, graph, w, None, ExportOptions(opset=opset))  # runs in ORT inside
         assert r.model.opset_import[0].version == opset
         assert r.model.ir_version == onnx.helper.find_min_ir_version_for(
             [onnx.helper.make_opsetid("", opset)]) <= 13
@@ -62,7 +63,7 @@ def test_default_opset_13_with_ir_7_and_never_above_ir_13(ox):
     assert ir_version_for(26) == 13 and ir_version_for(17) == 8
     for bad in (12, 27):
         with pytest.raises(ExportError, match="`--opset` must be between 13 and 26"):
-            export_model(spec, graph, w, None, ExportOptions(opset=bad))
+            export_graph(spec, graph, w, None, ExportOptions(opset=bad))
 
 
 def test_cli_export_is_deterministic_and_says_what_it_checked(spec_file, tmp_path):
@@ -155,7 +156,7 @@ def test_a_wrong_emitter_fails_parity_and_leaves_no_file(monkeypatch, tmp_path):
     spec, graph = tiny()
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="onnxruntime and the NumPy engine disagree: max abs"):
-        export_model(spec, graph, load_weights(graph, None, init="he"), out)
+        export_graph(spec, graph, load_weights(graph, None, init="he"), out)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -171,7 +172,7 @@ def test_an_interrupted_write_leaves_neither_file_nor_temporary(monkeypatch, tmp
 
     monkeypatch.setattr(ex.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        export_model(spec, graph, load_weights(graph, None), out)
+        export_graph(spec, graph, load_weights(graph, None), out)
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and out.read_bytes() == b"old model"
 
 
@@ -229,4 +230,47 @@ def test_exact_params_file_roundtrip(ox, tmp_path):
     w = load_weights(graph, path)
     assert w.source == "parameters p.npz" and w.trained
     assert all(np.array_equal(w.params[k], v) for k, v in params.items())
-    export_model(spec, graph, w, None, ExportOptions(outputs="logits"))
+    export_graph(spec, graph, w, None, ExportOptions(outputs="logits"))
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_a_scale_that_is_not_a_positive_number_is_refused_naming_the_option(spec_file, tmp_path,
+                                                                          value):
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "-o", out, "--scale", value)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"error: `--scale` must be a positive number. Received: {float(value)!r}"]
+    assert not out.exists()
+
+
+def test_mean_and_std_are_recorded_and_the_runtime_applies_them(spec_file, tmp_path):
+    from cnncompile.runtime import OnnxModel
+
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "-o", out, "--scale", "0.5", "--mean", "1", "--std", "4")
+    assert r.exit_code == 0, r.output
+    written = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}["preprocessing"])
+    assert (written["scale"], written["mean"], written["std"]) == (0.5, [1.0], [4.0])
+    assert written["source"] == "--scale"
+    m = OnnxModel(out, provider="cpu")
+    pixels = np.full((1, 10, 9, 1), 10, np.uint8)
+    assert m.prepare(pixels).ravel()[0] == pytest.approx((10 * 0.5 - 1) / 4)
+    for option, text, message in [("--std", "0", "`--std` must be positive. Received: [0.0]"),
+                                  ("--mean", "1,2", "`--mean` must be 1 finite number(s)"),
+                                  ("--mean", "a", "`--mean` must be numbers separated by")]:
+        r = run("export", spec_file, "-o", tmp_path / "x.onnx", option, text)
+        assert r.exit_code == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_bad_preprocessing_record_in_a_checkpoint_is_refused_not_dropped(ox, spec_file,
+                                                                          tmp_path):
+    _, graph = tiny()
+    ckpt = save_checkpoint(tmp_path / "run" / "checkpoint.npz", ox.random_params(graph),
+                           {"preprocessing": {"scale": -2}})
+    out = tmp_path / "m.onnx"
+    r = run("export", spec_file, "--weights", ckpt, "-o", out, "--scale", "0.5")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (f"error: {ckpt}: preprocessing `scale` must be a positive number. "
+                                "Received: -2")
+    assert not out.exists()

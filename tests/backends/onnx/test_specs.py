@@ -1,6 +1,6 @@
 """Every spec in specs/ exports to a checker-clean model that matches the engine within 1e-4.
 
-The parity check inside ``export_model`` runs onnxruntime against the NumPy engine; the
+The parity check inside ``export_graph`` runs onnxruntime against the NumPy engine; the
 parameters are random with non-trivial biases and batch-norm statistics (so folding and
 inference-form batch norm are exercised), logits are compared. Models over a GMAC per sample
 use a batch of one. The VGGs (over 100M parameters, nearly all in the classifier) run at
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cnncompile.analysis import analyze_graph
-from cnncompile.backends.onnx import ExportOptions, Weights, export_model
+from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 from cnncompile.backends.onnx.assemble import plan_folds
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
@@ -42,7 +42,7 @@ def test_spec_exports_checks_and_matches(ox, rel):
     big = totals.macs > BIG_MACS
     batch = 1 if big else 3
     x = np.random.default_rng(0).uniform(0, 1, (batch, *graph.input_shape)).astype(np.float32)
-    r = export_model(spec, graph, Weights(ox.random_params(graph), "test"), None,
+    r = export_graph(spec, graph, Weights(ox.random_params(graph), "test"), None,
                      ExportOptions(outputs="logits"), x=x)
     assert r.shapes_checked == len(graph.nodes)
     assert r.parity.max_rel <= 1e-4

@@ -1,0 +1,151 @@
+"""Quantize an export to INT8 or FP16 and keep it only when it keeps the accuracy.
+
+The workflow around :mod:`cnncompile.deploy.quantize` (which builds the variants): it checks
+the options, reads the data set, chooses the calibration samples (the first ``calibration`` of
+the training split) and the evaluation samples (the test split, or its first
+``eval_samples``), measures both models, and writes the variant only when the drop is within
+``max_drop``. Everything is built and measured in a temporary folder beside the target
+(:func:`cnncompile.artifacts.files.temp_dir`) and written by the one atomic writer, so a
+failure or a signal leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..artifacts.files import temp_dir, write_bytes
+from ..deploy.quantize import (
+    DEFAULT_CALIBRATION,
+    FORMATS,
+    MODES,
+    QUANTIZATION_KEY,
+    Measured,
+    calibration_batches,
+    describe,
+    measure,
+    quantized_model,
+)
+from ..errors import DataError, ExportError
+from ..runtime.session import check_model_file
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """Both models measured side by side; ``path`` is None when nothing was written."""
+
+    mode: str
+    source: Path
+    path: Path | None
+    float32: Measured
+    quantized: Measured
+    samples: int
+    calibration: int
+    data: str
+    detail: str = field(default="")
+    max_drop: float = 0.01
+
+    @property
+    def drop(self) -> float:
+        """The largest accuracy loss over the heads (a fraction; negative: a gain)."""
+        return max(self.float32.accuracy[h] - self.quantized.accuracy[h]
+                   for h in self.float32.accuracy)
+
+    @property
+    def speedup(self) -> float:
+        """float32 latency over the variant's (batch 1)."""
+        return self.float32.latency_ms / self.quantized.latency_ms
+
+
+def default_output(source: Path, mode: str) -> Path:
+    """``model.onnx`` -> ``model.int8.onnx`` beside it."""
+    return source.with_name(f"{source.stem}.{mode}.onnx")
+
+
+def quantize_model(model: str | Path, data: str | Path, out: str | Path | None = None, *,
+                   mode: str = "int8", max_drop: float = 0.01,
+                   calibration: int = DEFAULT_CALIBRATION, eval_samples: int | None = None,
+                   seconds: float = 0.5, threads: int | None = None,
+                   fmt: str = "qoperator") -> QuantizeResult:
+    """Quantize the export ``model``, measure both models on ``data``'s test split, keep the
+    variant only when the accuracy drops by at most ``max_drop``.
+
+    Args:
+        model: a cnncompile ``.onnx`` export (float32).
+        data: what ``--data`` takes (fashion-mnist, a folder, an .npz).
+        out: the file to write [default: MODEL.MODE.onnx beside the model].
+        mode: 'int8' (static, calibrated on ``calibration`` training samples) or 'fp16'.
+        max_drop: the largest accuracy loss accepted, a fraction (0.01 = one point).
+        eval_samples: measure accuracy on the first N test samples only (None: all).
+        seconds: minimum timing per latency measurement.
+        fmt: the INT8 form, 'qoperator' (default: fastest on x86) or 'qdq' (TensorRT's).
+    Returns:
+        The figures of both models; ``path`` is the written file.
+    Raises:
+        DataError: a bad model file, data that does not fit, bad options.
+        ExportError: the variant fails onnx.checker, or the drop exceeds ``max_drop``
+            (nothing is written then).
+
+    Example::
+
+        r = quantize_model("exported/fmnist_small.onnx", "fashion-mnist")
+        print(r.drop, r.path)
+    """
+    from ..runtime import OnnxModel
+
+    src = check_model_file(model, suffix=True)
+    _check_options(mode, fmt, calibration, max_drop)
+    onnx_model = OnnxModel(src, provider="cpu", threads=threads)
+    if onnx_model.metadata.get(QUANTIZATION_KEY):
+        raise DataError(f"{src}: already quantized ({onnx_model.metadata[QUANTIZATION_KEY]}); "
+                        "quantize the float32 export")
+    target = Path(out) if out is not None else default_output(src, mode)
+    if target.resolve() == src.resolve():
+        raise DataError(f"{target}: the output would overwrite the input model")
+    ds = _load_data(onnx_model, data)
+    test = ds.test if eval_samples is None else ds.test.take(slice(0, eval_samples))
+    heads = [name for name, _, _ in onnx_model.heads]
+    used = min(calibration, len(ds.train))
+    detail = describe(mode, fmt, used, ds.source)
+    float_figures = measure(src, test, heads, ds.names, seconds, threads)
+    with temp_dir(target) as work:
+        batches = calibration_batches(onnx_model, ds.train, used) if mode == "int8" else None
+        data_bytes = quantized_model(src, mode, fmt, work, batches, detail).SerializeToString()
+        measured = write_bytes(work / "model.onnx", data_bytes)
+        quant_figures = measure(measured, test, heads, ds.names, seconds, threads)
+        result = QuantizeResult(mode, src, None, float_figures, quant_figures, len(test), used,
+                                ds.source, detail, max_drop)
+        if result.drop > max_drop + 1e-9:  # a drop of exactly max_drop passes
+            raise ExportError(_drop_message(result, max_drop))
+        write_bytes(target, data_bytes)
+    return replace(result, path=target)
+
+
+def _load_data(model, data: str | Path):
+    """The data set for ``model`` via the project's loader; a misfit names the model."""
+    from ..data.datasets import load_dataset
+
+    if model.kind == "regression":
+        raise DataError(f"{model.path}: quantize measures classification accuracy; this model "
+                        "is a regression")
+    try:
+        return load_dataset(data, model.input_shape, model.output)
+    except DataError as e:
+        raise DataError(f"{model.path}: --data does not fit the model ({e})") from None
+
+
+def _check_options(mode: str, fmt: str, calibration: int, max_drop: float) -> None:
+    if mode not in MODES:
+        raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
+    if fmt not in FORMATS:
+        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
+    if calibration < 1 or not 0 <= max_drop <= 1:
+        raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
+                        f"calibration={calibration}, max_drop={max_drop}")
+
+
+def _drop_message(r: QuantizeResult, max_drop: float) -> str:
+    acc = ", ".join(f"{h} {r.float32.accuracy[h]:.4f} -> {r.quantized.accuracy[h]:.4f}"
+                    for h in r.float32.accuracy)
+    return (f"{r.source}: {r.mode} loses {r.drop * 100:.2f} points of accuracy on {r.samples} "
+            f"{r.data} test samples ({acc}), more than --max-drop {max_drop}; nothing written")
