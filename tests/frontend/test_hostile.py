@@ -94,7 +94,7 @@ def test_a_fifo_or_a_device_is_refused_without_being_opened(tmp_path):
     """A FIFO nobody writes to would block the reader for ever; /dev/zero never ends."""
     import os
 
-    from cnncompile.frontend.convert import convert_file
+    from cnncompile.convert import convert_file
 
     for name in ("pipe.yaml", "pipe.py"):
         os.mkfifo(tmp_path / name)
