@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -27,10 +26,10 @@ def fill(folder: Path) -> None:
 def test_train_refuses_a_read_only_out_before_an_epoch(toy, tmpfs, cli, one_line_error):
     spec, data = toy
     disk = tmpfs(1 << 20, ro=True)
-    t0 = time.perf_counter()
     r = cli("train", spec, "--data", data, "--out", disk / "run", "--epochs", 50)
     one_line_error(r, disk / "run", "read-only file system")
-    assert time.perf_counter() - t0 < 5  # 50 epochs would take far longer
+    # "before an epoch" is seen in the output, not timed: the toy's 50 epochs take about a second
+    assert not any(line.startswith("epoch") for line in r.stdout.splitlines()), r.stdout
 
 
 def test_train_refuses_an_out_that_is_a_file_or_in_proc(toy, tmp_path, cli, one_line_error):
