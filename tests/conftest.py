@@ -8,6 +8,7 @@ import importlib.util
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,14 @@ import pytest
 
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
+
+
+def pytest_configure(config):
+    """Hypothesis keeps its example database outside the checkout (its default is ./.hypothesis):
+    the suite leaves no files in the repository."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cnncompile-tests-hypothesis")
 
 
 def _spec(text: str, name: str = "t.yaml", path=None):
