@@ -16,5 +16,5 @@ Python file.
 from .reader import MAX_INT_DIGITS, MAX_STRING_CHARS
 from .specs import ConvertedModel, check_spec, convert_file, convert_source
 
-__all__ = ["MAX_INT_DIGITS", "MAX_STRING_CHARS", "ConvertedModel", "check_spec", "convert_file",
-           "convert_source"]
+__all__ = ["MAX_INT_DIGITS", "MAX_STRING_CHARS", "ConvertedModel", "check_spec",
+           "convert_file", "convert_source"]
