@@ -137,3 +137,20 @@ def test_a_string_literal_at_the_limit_converts_in_linear_time(tmp_path):
     assert time.perf_counter() - start < 10.0
     assert result.exit_code == 0, result.output
     assert f"'#u': '{'x' * MAX_STRING_CHARS}'" in (tmp_path / "big.yaml").read_text()
+
+
+def test_several_specs_are_written_only_once_each_loads_at_its_target(book, tmp_path,
+                                                                      monkeypatch):
+    path, _ = book
+    out = tmp_path / "specs"
+    load = output.check_spec
+
+    def refuse_the_last(text, target):
+        if target.name == "model_flower_LA.yaml":
+            raise DslSyntaxError(f"{target}: refused")
+        load(text, target)
+
+    monkeypatch.setattr(output, "check_spec", refuse_the_last)
+    result = run(path, "-o", f"{out}/")
+    assert result.exit_code == 2 and "model_flower_LA.yaml: refused" in result.stderr
+    assert not out.exists() or list(out.iterdir()) == []
