@@ -1,11 +1,14 @@
-"""Shared fixtures: build specs and graphs from text; ``ox``, the export test helpers."""
+"""Shared fixtures: build specs and graphs from text; ``ox``, the export test helpers; data-set
+folders; real tmpfs mounts and the temporary files a writer may leave."""
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
 import struct
+import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,6 +17,14 @@ import pytest
 
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
+
+
+def pytest_configure(config):
+    """Hypothesis keeps its example database outside the checkout (its default is ./.hypothesis):
+    the suite leaves no files in the repository."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cnncompile-tests-hypothesis")
 
 
 def _spec(text: str, name: str = "t.yaml", path=None):
@@ -159,3 +170,35 @@ def office31(tmp_path):
 def write_idx():
     """write_idx(path, array) -> path: an IDX file (gzipped when the name ends in .gz)."""
     return write_idx_file
+
+
+# -- file systems ----------------------------------------------------------------------------
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(size, ro=False) -> a fresh tmpfs mount of ``size`` bytes, unmounted afterwards."""
+    mounts = []
+
+    def make(size: int, ro: bool = False, name: str = "mnt") -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        opts = f"size={size}" + (",ro" if ro else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cnncompile-test", str(where)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield make
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.startswith(".probe")]
+
+
+@pytest.fixture
+def leftovers():
+    """leftovers(folder) -> names of temporary or probe files a writer left behind."""
+    return _leftovers

@@ -15,7 +15,7 @@ from .app import app as _app
 # every module that registers commands, imported together for the whole app
 MODULES = ("analyze", "convert", "deploy", "export", "report", "runtime", "samples",
            "train")
-# command -> the module that registers it (tests/test_startup.py checks the two agree); a
+# command -> the module that registers it (tests/cli/test_startup.py checks the two agree); a
 # command missing here still runs, through the whole app
 COMMAND_MODULES = {
     "analyze": "analyze", "expand": "analyze", "convert": "convert", "quantize": "deploy",

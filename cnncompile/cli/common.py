@@ -24,7 +24,7 @@ def choice_enum(name: str, choices: tuple[str, ...], doc: str) -> type[Enum]:
 Init = choice_enum("Init", OPTIONS_BY_NAME["init"].choices,
                    "--init choices: the textbook's N(0, 0.030), or He-normal.")
 # runtime.session.PROVIDER_CHOICES, written out so that starting the CLI imports no runtime
-# (tests/test_cli.py checks that the two agree)
+# (tests/cli/test_cli.py checks that the two agree)
 Provider = choice_enum("Provider", ("auto", "cpu", "cuda"),
                        "--provider choices: onnxruntime's execution provider.")
 

@@ -54,8 +54,9 @@ def test_bombs_are_refused_quickly(text, message):
     start = time.perf_counter()
     with pytest.raises(DslSyntaxError, match=message) as e:
         parse_spec(text, "bomb.yaml")
-    # unguarded, these take minutes and gigabytes; 5 s leaves room for a loaded CI machine
-    assert time.perf_counter() - start < 5.0
+    # refused in about half a second here (measured on a loaded machine); unguarded, these take
+    # minutes and gigabytes: 30 s tells the two apart even on a loaded 2-core machine
+    assert time.perf_counter() - start < 30.0
     assert str(e.value).startswith("bomb.yaml")
     assert "\n" not in str(e.value)
 
@@ -94,7 +95,7 @@ def test_a_fifo_or_a_device_is_refused_without_being_opened(tmp_path):
     """A FIFO nobody writes to would block the reader for ever; /dev/zero never ends."""
     import os
 
-    from cnncompile.frontend.convert import convert_file
+    from cnncompile.convert import convert_file
 
     for name in ("pipe.yaml", "pipe.py"):
         os.mkfifo(tmp_path / name)

@@ -65,13 +65,3 @@ def _one_line_error(r, *parts) -> str:
 def one_line_error():
     """one_line_error(result, *parts): exit 2 with one `error:` line mentioning every part."""
     return _one_line_error
-
-
-def _leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.startswith(".probe")]
-
-
-@pytest.fixture
-def leftovers():
-    """leftovers(folder) -> names of temporary or probe files a writer left behind."""
-    return _leftovers

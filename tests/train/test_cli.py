@@ -102,7 +102,8 @@ def test_resume_from_the_command_line(toy, tmp_path):
     assert len((run / "metrics.csv").read_text().splitlines()) == 2  # a fresh one-epoch run
 
 
-def test_mismatching_checkpoint_and_bad_data_are_one_line_errors(toy, tmp_path, spec_file):
+def test_mismatching_checkpoint_and_bad_data_are_one_line_errors(toy, tmp_path, spec_file,
+                                                                  monkeypatch):
     spec, data = toy
     run = tmp_path / "run"
     assert cli("train", spec, "--data", data, "--epochs", 1, "--out", run).exit_code == 0
@@ -112,6 +113,7 @@ def test_mismatching_checkpoint_and_bad_data_are_one_line_errors(toy, tmp_path, 
     assert r.output.strip().splitlines() == [
         f"error: {run / 'checkpoint.npz'}: parameter `conv.kernel` has the wrong shape. "
         "Received: shape=[3, 3, 1, 4], expected [3, 3, 1, 6]"]
+    monkeypatch.chdir(tmp_path)  # the default --out, runs/toy, is relative: not in the checkout
     r = cli("train", spec, "--data", tmp_path / "nothing")
     assert r.exit_code == 2 and "no such file or folder" in r.output
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import cnncompile
 from cnncompile.cli import app
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
