@@ -15,6 +15,7 @@ and location the command line shows. docs/python-api.md is the guide.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -58,7 +59,7 @@ def load(source: SpecSource, *, input_shape: Sequence[int] | str | None = None,
     <Model 'tiny': input [8, 8, 1] -> classes 3, 823 params, 3.08k MACs>
     """
     shape = None if input_shape is None else parse_input_shape(
-        list(input_shape) if not isinstance(input_shape, str) else input_shape,
+        list(input_shape) if isinstance(input_shape, (list, tuple)) else input_shape,
         Location(path="input_shape"))
     output = _output(classes, labels)
     if isinstance(source, (list, tuple)):
@@ -66,11 +67,11 @@ def load(source: SpecSource, *, input_shape: Sequence[int] | str | None = None,
             raise DslSyntaxError(
                 "a layer list needs `input_shape` ((H, W, C) or (N,)) and `classes` or "
                 f"`labels`. Received: input_shape={input_shape!r}, classes={classes!r}, "
-                f"labels={labels!r}", Location("<list>"))
+                f"labels={labels!r}", Location(path="input_shape" if shape is None else "classes"))
         doc = {"name": name or "model", "layers": source}
         spec = parse_spec(_spec_yaml(doc), "<list>", None, shape, output)
     elif isinstance(source, dict):
-        doc = {**source, "name": name} if name is not None else source
+        doc = {"name": "model", **source, **({"name": name} if name is not None else {})}
         spec = parse_spec(_spec_yaml(doc), "<dict>", None, shape, output)
     elif _is_path(source):
         spec = load_spec(source, shape, output)
@@ -257,24 +258,28 @@ def _checked_name(name: str) -> str:
 
 
 def _yaml_flow(value: Any, where: str) -> str:
-    """``value`` as one line of flow-style YAML (tuples as lists)."""
+    """``value`` as one line of flow-style YAML."""
     import yaml
 
-    try:
-        text = yaml.safe_dump([_plain(value)], default_flow_style=True, width=float("inf"),
-                              sort_keys=False)
-    except yaml.YAMLError as e:
-        raise DslSyntaxError(f"{where} holds a value a spec cannot: {e}",
-                             Location(path=where)) from None
+    text = yaml.safe_dump([_plain(value, where)], default_flow_style=True, width=float("inf"),
+                          sort_keys=False)
     return text.strip()[1:-1]  # the one item of the list
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with tuples as lists and NumPy numbers as Python's; anything else refused."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, where) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return {_plain(k, where): _plain(v, where) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise DslSyntaxError("a spec holds numbers, strings, booleans, None, lists and mappings. "
+                         f"Received: {type(value).__name__} {value!r}", Location(path=where))
 
 
 def _spec_yaml(doc: dict) -> str:

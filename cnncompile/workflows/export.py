@@ -9,12 +9,19 @@ from pathlib import Path
 from ..frontend.spec import Head, OutputSpec, Spec, load_spec
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportOutcome:
-    """The written model and what its checks measured."""
+    """What ``export_model`` made: the checked model's figures and its warnings."""
 
-    path: Path | None
     result: object
+    name: str
+    warnings: tuple[str, ...]
+    parity_source: str
+    triton_folder: Path | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return self.result.path
 
 
 def export_model(spec, weights=None, out=None, *, opset=None, layout="nhwc", outputs="probs",
@@ -34,4 +41,4 @@ def export_model(spec, weights=None, out=None, *, opset=None, layout="nhwc", out
                             layout=layout, outputs=outputs)
     result = export_model(spec, graph, w, target, options, parity_batch=parity_batch,
                           scale=scale, seed=seed)
-    return ExportOutcome(result.path, result)
+    return ExportOutcome(result, spec.name, result.warnings, "random inputs")
