@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def load(source: SpecSource, *, input_shape: Sequence[int] | str | None = None,
         raise DslSyntaxError("a spec is a file path, YAML text, a layer list or a mapping. "
                              f"Received: {type(source).__name__}", Location(path="source"))
     if name is not None and name != spec.name:
-        spec.name = _checked_name(name)
+        spec = replace(spec, name=_checked_name(name))
     return Model(spec)
 
 

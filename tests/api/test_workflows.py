@@ -86,7 +86,7 @@ def test_an_untrained_export_warns_and_a_report_is_written(work, tmp_path):
     assert page == tmp_path / "page.html" and "<svg" in page.read_text()
 
 
-def test_option_mistakes_are_the_option_table_s_errors(work, tmp_path):
+def test_option_mistakes_are_the_option_table_s_errors(work, tmp_path, capsys):
     root, model, _ = work
     with pytest.raises(OptionError, match=r"unknown training option 'epoch' \(did you mean "
                                           r"'epochs'\?\)"):
@@ -97,6 +97,7 @@ def test_option_mistakes_are_the_option_table_s_errors(work, tmp_path):
         model.train(tmp_path / "missing.npz", tmp_path / "run", epochs=1)
     with pytest.raises(DataError, match="already holds a run"):
         model.train(root / "stripes.npz", root / "runs" / "stripes", epochs=1)
+    assert capsys.readouterr() == ("", "")  # raised, never printed
 
 
 def test_another_model_s_weights_are_refused(work):
