@@ -10,11 +10,12 @@ from ..frontend.spec import Head, OutputSpec, Spec, load_spec
 
 @dataclass
 class EvaluateResult:
-    """The figures of one split: accuracy per head and the whole evaluation."""
+    """What :func:`evaluate_model` measured (``evaluation``: accuracy, per_class, confusion)."""
 
-    split: str
+    model: str
+    title: str
     data: str
-    accuracy: dict[str, float]
+    split: str
     evaluation: object
 
 
@@ -41,4 +42,4 @@ def evaluate_model(spec, weights, data, *, split="test", input_shape=None, class
     part = {"test": ds.test, "validation": ds.val, "train": ds.train}[split]
     ev = evaluate(engine_predictor(graph, params), part, [h.name for h in graph.heads.heads],
                   ds.names)
-    return EvaluateResult(split, ds.source, ev.accuracy, ev)
+    return EvaluateResult(str(spec.path or spec.name), graph.name, ds.source, split, ev)

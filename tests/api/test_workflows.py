@@ -53,7 +53,7 @@ def test_train_writes_the_run_with_the_options_given(work):
 def test_evaluate_gives_the_run_s_test_figures(work):
     root, model, run = work
     ev = model.evaluate(root / "runs" / "stripes", root / "stripes.npz")
-    assert ev.accuracy == pytest.approx(run.accuracy)
+    assert ev.split == "test" and ev.evaluation.accuracy == pytest.approx(run.accuracy)
     train = model.evaluate(root / "runs" / "stripes" / "checkpoint.npz", root / "stripes.npz",
                            split="train")
     assert train.evaluation.samples == 240  # the textbook split: 80% of 300, rounded to tens
