@@ -38,7 +38,8 @@ def load(source: SpecSource, *, input_shape: Sequence[int] | str | None = None,
 
     Args:
         source: a spec file (a ``Path``, or a ``str`` naming an existing file or ending in
-            .yaml/.yml), YAML text, a layer list in the textbook's own form
+            .yaml/.yml), YAML text (a mapping there carries its own ``name``), a layer list
+            in the textbook's own form
             (``[['conv', {'ksize': 3, 'chn': 6}], ['max', {'stride': 2}]]``) or a spec mapping
             (``{'name': ..., 'input': ..., 'output': ..., 'layers': [...]}``).
         input_shape: the input, (H, W, C) or (N,); overrides the spec's ``input`` (as
@@ -63,27 +64,32 @@ def load(source: SpecSource, *, input_shape: Sequence[int] | str | None = None,
         list(input_shape) if isinstance(input_shape, (list, tuple)) else input_shape,
         Location(path="input_shape"))
     output = _output(classes, labels)
-    if isinstance(source, (list, tuple)):
-        if shape is None or output is None:
-            raise DslSyntaxError(
-                "a layer list needs `input_shape` ((H, W, C) or (N,)) and `classes` or "
-                f"`labels`. Received: input_shape={input_shape!r}, classes={classes!r}, "
-                f"labels={labels!r}", Location(path="input_shape" if shape is None else "classes"))
-        doc = {"name": name or "model", "layers": source}
-        spec = parse_spec(_spec_yaml(doc), "<list>", None, shape, output)
-    elif isinstance(source, dict):
-        doc = {"name": "model", **source, **({"name": name} if name is not None else {})}
-        spec = parse_spec(_spec_yaml(doc), "<dict>", None, shape, output)
-    elif _is_path(source):
-        spec = load_spec(source, shape, output)
-    elif isinstance(source, str):
-        spec = parse_spec(source, "<text>", None, shape, output)
-    else:
-        raise DslSyntaxError("a spec is a file path, YAML text, a layer list or a mapping. "
-                             f"Received: {type(source).__name__}", Location(path="source"))
+    if isinstance(source, (list, tuple)) and (shape is None or output is None):
+        raise DslSyntaxError(
+            "a layer list needs `input_shape` ((H, W, C) or (N,)) and `classes` or `labels`. "
+            f"Received: input_shape={input_shape!r}, classes={classes!r}, labels={labels!r}",
+            Location(path="input_shape" if shape is None else "classes"))
+    spec = _read(source, name, shape, output)
     if name is not None and name != spec.name:
         spec = replace(spec, name=_checked_name(name))
     return Model(spec)
+
+
+def _read(source: SpecSource, name: str | None, shape, output) -> Spec:
+    """The spec of ``source``, each form through the front end; a list or mapping is first
+    written as the YAML file it stands for (named ``model`` unless ``name`` says)."""
+    if isinstance(source, (list, tuple)):
+        doc = {"name": name or "model", "layers": source}
+        return parse_spec(_spec_yaml(doc), "<list>", None, shape, output)
+    if isinstance(source, dict):
+        doc = {"name": "model", **source, **({"name": name} if name is not None else {})}
+        return parse_spec(_spec_yaml(doc), "<dict>", None, shape, output)
+    if _is_path(source):
+        return load_spec(source, shape, output)
+    if isinstance(source, str):
+        return parse_spec(source, "<text>", None, shape, output)
+    raise DslSyntaxError("a spec is a file path, YAML text, a layer list or a mapping. "
+                         f"Received: {type(source).__name__}", Location(path="source"))
 
 
 class Model:
