@@ -31,6 +31,8 @@ def export_model(spec, weights=None, out=None, *, opset=None, layout="nhwc", out
     from ..backends.onnx import DEFAULT_OPSET, ExportOptions, export_model, load_weights
     from ..ir import lower
 
+    if data is not None or triton is not None:
+        raise NotImplementedError("the stand-in export takes no `data` or `triton`")
     if not isinstance(spec, Spec):
         output = OutputSpec("classes", (Head("output", classes),)) if classes else None
         spec = load_spec(spec, input_shape, output)
