@@ -233,8 +233,7 @@ def predict(model: str | Path, images: str | Path | Sequence[str | Path], top: i
     """
     from .workflows.predict import predict_images
 
-    files = [images] if isinstance(images, (str, Path)) else list(images)
-    return predict_images(model, files, top=top)
+    return predict_images(model, images, top=top)
 
 
 def _is_path(source: Any) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -11,7 +12,7 @@ class ImagePrediction:
     """One image's top classes per head (``heads``), or why it could not be read (``error``)."""
 
     file: str
-    heads: dict
+    heads: dict | None = None
     error: str | None = None
 
 
@@ -22,10 +23,10 @@ def predict_images(model, images, *, top=1, provider="auto") -> list[ImagePredic
     from ..runtime.images import decode_files, find_images
 
     m = OnnxModel(model, provider=provider)
-    files = find_images(list(images))
+    files = find_images([images] if isinstance(images, (str, Path)) else list(images))
     decoded = decode_files(files, m.input_shape)
     probs = m.predict(decoded.pixels) if decoded.good else {}
-    out = [ImagePrediction(str(f), {}, decoded.errors.get(i)) for i, f in enumerate(files)]
+    out = [ImagePrediction(str(f), None, decoded.errors.get(i)) for i, f in enumerate(files)]
     for row, i in enumerate(decoded.good):
         out[i].heads = sample_record(m.output, probs, row, top)
     return out
