@@ -1,5 +1,5 @@
 # STAND-IN for the api branch; the lead replaces it with the workflow helper's module
-"""Training as a library function (stand-in: today's trainer, no resume planning)."""
+"""Training as a library function (stand-in: today's trainer, resuming with the recorded options)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def train_model(spec, data, out=None, *, resume=False, overwrite=False, input_sh
     run_dir = choose_run_dir(spec.name, Path(out) if out is not None else None, resume,
                              overwrite=overwrite)
     ckpt = load_resume(run_dir) if resume else None
-    config = TrainConfig.from_sources(spec.train, options or {})
+    config = (TrainConfig.from_dict(ckpt.meta["config"]).replace(options or {}) if ckpt
+              else TrainConfig.from_sources(spec.train, options or {}))
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
                            limit=config.limit)
     trainer = make_trainer(spec, graph, dataset, config, run_dir, hooks=hooks, resume=ckpt,

@@ -106,3 +106,16 @@ def test_another_model_s_weights_are_refused(work):
                             input_shape=(12, 12, 1), labels=LABELS)
     with pytest.raises(DataError, match="checkpoint.npz"):
         other.evaluate(root / "runs" / "stripes", root / "stripes.npz")
+
+
+def test_resume_and_overwrite_reach_the_workflow(work, tmp_path):
+    from cnncompile.train import read_checkpoint
+
+    root, model, _ = work
+    data, out = root / "stripes.npz", tmp_path / "run"
+    model.train(data, out, epochs=1, batch_size=30)
+    model.train(data, out, resume=True, epochs=2)
+    meta = read_checkpoint(out).meta
+    assert (meta["epoch"], meta["config"]["epochs"], meta["config"]["batch_size"]) == (2, 2, 30)
+    model.train(data, out, overwrite=True, epochs=1)
+    assert read_checkpoint(out).meta["epoch"] == 1
