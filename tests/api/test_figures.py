@@ -89,8 +89,8 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def startup_heavy() -> tuple[str, ...]:
-    """tests/test_startup.py's list of modules analyze must not import."""
-    spec = importlib.util.spec_from_file_location("_startup_test", ROOT / "tests" /
+    """tests/cli/test_startup.py's list of modules analyze must not import."""
+    spec = importlib.util.spec_from_file_location("_startup_test", ROOT / "tests" / "cli" /
                                                   "test_startup.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
