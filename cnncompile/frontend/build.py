@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import DslSyntaxError, Location
+from ..ir.ops import exp_ratio_from_momentum
 from . import layers as L
 from .options import KINDS, REQUIRED, SCHEMAS, Unfilled, closest, parse_options
 from .source import LDict, LList, make_dict, make_list
@@ -172,7 +173,7 @@ class LayerBuilder:
             if o["momentum"] is not None:
                 if "exp_ratio" in options:
                     raise DslSyntaxError("give `momentum` or `exp_ratio`, not both", where)
-                exp_ratio = 1.0 - o["momentum"]
+                exp_ratio = exp_ratio_from_momentum(o["momentum"])
             return L.BatchNormal(where, o["rescale"], o["epsilon"], exp_ratio)
         if kind == "act":
             return L.Act(where, o["actfunc"])

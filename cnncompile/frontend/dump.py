@@ -6,6 +6,7 @@ import textwrap
 
 import yaml
 
+from ..ir.ops import exp_ratio_from_momentum
 from . import layers as L
 from .options import REQUIRED, SCHEMAS
 from .spec import OutputSpec, Spec
@@ -31,14 +32,14 @@ def _options(kind: str, values: dict) -> dict:
 def _batch_norm_rate(options: dict) -> dict:
     """``momentum: m`` instead of ``exp_ratio`` when the rate was given as a momentum.
 
-    The front end stores ``exp_ratio = 1 - momentum``, so `momentum: 0.9` becomes
-    0.09999999999999998; writing the momentum back reads as exactly the same rate.
+    Written only when the momentum reads back as exactly the same rate
+    (:func:`~cnncompile.ir.ops.exp_ratio_from_momentum`) and is the shorter number.
     """
     rate = options.get("exp_ratio")
     if rate is None:
         return options
     momentum = 1.0 - rate
-    if 1.0 - momentum != rate or len(repr(momentum)) >= len(repr(rate)):
+    if exp_ratio_from_momentum(momentum) != rate or len(repr(momentum)) >= len(repr(rate)):
         return options
     return {("momentum" if k == "exp_ratio" else k): (momentum if k == "exp_ratio" else v)
             for k, v in options.items()}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DslSyntaxError, Location
+from ..ir.ops import exp_ratio_from_momentum
 from ..wording import closest
 from .layers import ACTFUNCS
 from .source import hint_at
@@ -135,7 +136,7 @@ def bn_options(value) -> dict:
     if "momentum" in out:
         if "exp_ratio" in value:
             raise ValueError("takes `momentum` or `exp_ratio`, not both")
-        out["exp_ratio"] = float(f"{1.0 - out.pop('momentum'):.12g}")  # 0.1, not 0.0999...98
+        out["exp_ratio"] = exp_ratio_from_momentum(out.pop("momentum"))
     return out
 
 

@@ -10,10 +10,10 @@ serial takes the serial's children directly. So residual_flower's second ``rhalf
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from ..errors import Location, ShapeError
 from ..frontend import layers as L
-from ..frontend.spec import Spec
 from .graph import Block, Graph, Node, make_node
 from .ops import (
     ActAttrs,
@@ -30,6 +30,9 @@ from .ops import (
     TileAttrs,
 )
 from .window import axis_window
+
+if TYPE_CHECKING:  # the front end imports the IR's op defaults; at run time only its layers
+    from ..frontend.spec import Spec
 
 INPUT = "input"
 OUTPUT = "output"
