@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...ir.layout import to_out_first
-from ...ir.ops import ELU_ALPHA, LEAKY_SLOPE
+from ...ir.ops import LEAKY_SLOPE
 from ...ir.window import ExplicitPads, explicit_pads
 from ..registry import Lowerings
 from .context import FLAT, NCHW, EmitContext, Value
@@ -161,7 +161,7 @@ def emit_batch_norm(ctx: EmitContext, node) -> None:
 
 _ACTIVATIONS = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
                 "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
-                "elu": ("Elu", {"alpha": ELU_ALPHA})}
+                "elu": ("Elu", {"alpha": 1.0})}  # the IR's elu is alpha 1 (ir/ops/act.py)
 
 
 @emitter("act")

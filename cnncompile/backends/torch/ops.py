@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ...ir.graph import Node
-from ...ir.ops import ELU_ALPHA, LEAKY_SLOPE
+from ...ir.ops import LEAKY_SLOPE
 from ...ir.window import symmetric_pads
 from ..registry import Lowerings
 
@@ -32,7 +32,7 @@ ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),
-    "elu": lambda x: F.elu(x, ELU_ALPHA),
+    "elu": F.elu,  # alpha 1, as the IR's elu
     "swish": F.silu,
 }
 

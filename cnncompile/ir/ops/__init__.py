@@ -7,7 +7,7 @@ missing or disagrees with the NumPy engine.
 """
 
 from . import add, concat, flatten  # noqa: F401  (ops without names to export)
-from .act import ACTIVATIONS, ELU_ALPHA, LEAKY_SLOPE, ActAttrs
+from .act import ACTIVATIONS, LEAKY_SLOPE, ActAttrs
 from .base import (
     LAYOUTS,
     OPS,
@@ -32,7 +32,7 @@ from .pool import PoolAttrs
 from .tile import TileAttrs
 
 __all__ = [
-    "ACTIVATIONS", "BN_EPSILON", "BN_EXP_RATIO", "ELU_ALPHA", "LAYOUTS", "LEAKY_SLOPE", "OPS",
+    "ACTIVATIONS", "BN_EPSILON", "BN_EXP_RATIO", "LAYOUTS", "LEAKY_SLOPE", "OPS",
     "ROLES", "WEIGHT_ROLES", "ActAttrs", "BatchNormAttrs", "ConvAttrs", "Cost", "DenseAttrs",
     "DropoutAttrs", "InputAttrs", "NoAttrs", "NoiseAttrs", "OpDef", "OpShapeError", "ParamSpec",
     "PoolAttrs", "Shape", "TileAttrs", "exp_ratio_from_momentum",

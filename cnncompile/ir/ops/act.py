@@ -12,7 +12,6 @@ from .base import OpDef, register, same_shape
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "swish")
 LEAKY_SLOPE = 0.01
-ELU_ALPHA = 1.0
 
 
 @dataclass(frozen=True)
