@@ -174,7 +174,7 @@ class LayerBuilder:
                 if "exp_ratio" in options:
                     raise DslSyntaxError("give `momentum` or `exp_ratio`, not both", where)
                 exp_ratio = exp_ratio_from_momentum(o["momentum"])
-            return L.BatchNormal(where, o["rescale"], o["epsilon"], exp_ratio)
+            return L.BatchNormal(where, o["rescale"], o["epsilon"], exp_ratio, o["momentum"])
         if kind == "act":
             return L.Act(where, o["actfunc"])
         raise AssertionError(kind)  # every kind in SCHEMAS is handled above

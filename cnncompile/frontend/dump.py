@@ -6,7 +6,6 @@ import textwrap
 
 import yaml
 
-from ..ir.ops import exp_ratio_from_momentum
 from . import layers as L
 from .options import REQUIRED, SCHEMAS
 from .spec import OutputSpec, Spec
@@ -29,20 +28,11 @@ def _options(kind: str, values: dict) -> dict:
     return out
 
 
-def _batch_norm_rate(options: dict) -> dict:
-    """``momentum: m`` instead of ``exp_ratio`` when the rate was given as a momentum.
-
-    Written only when the momentum reads back as exactly the same rate
-    (:func:`~cnncompile.ir.ops.exp_ratio_from_momentum`) and is the shorter number.
-    """
-    rate = options.get("exp_ratio")
-    if rate is None:
+def _batch_norm_rate(options: dict, momentum: float | None) -> dict:
+    """``momentum: m`` in place of ``exp_ratio`` where the spec gave the rate as a momentum."""
+    if momentum is None:
         return options
-    momentum = 1.0 - rate
-    if exp_ratio_from_momentum(momentum) != rate or len(repr(momentum)) >= len(repr(rate)):
-        return options
-    return {("momentum" if k == "exp_ratio" else k): (momentum if k == "exp_ratio" else v)
-            for k, v in options.items()}
+    return {**{k: v for k, v in options.items() if k != "exp_ratio"}, "momentum": momentum}
 
 
 def layer_to_dsl(layer: L.Layer):
@@ -72,7 +62,8 @@ def layer_to_dsl(layer: L.Layer):
     if isinstance(layer, L.BatchNormal):
         o = _batch_norm_rate(_options("batch_normal", {"rescale": layer.rescale,
                                                        "epsilon": layer.epsilon,
-                                                       "exp_ratio": layer.exp_ratio}))
+                                                       "exp_ratio": layer.exp_ratio}),
+                             layer.momentum)
         return ["batch_normal", o] if o else ["batch_normal"]
     if isinstance(layer, L.Act):
         return ["act", {"actfunc": layer.actfunc}]

@@ -81,6 +81,7 @@ class BatchNormal(Layer):
     rescale: bool = True
     epsilon: float = 1e-10
     exp_ratio: float = 0.001
+    momentum: float | None = None  # ext: the rate as written, `momentum` (dumps write it back)
     kind = "batch_normal"
 
 
