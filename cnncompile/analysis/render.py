@@ -121,16 +121,14 @@ def render_textbook(a: Analysis) -> str:
     counter = [0]
 
     def pm(block: Block, node_names: list[str]) -> str:
+        """The first node's weights as the textbook prints them: 'pm:3x3x1x4+4=40'."""
         for name in node_names:
             n = a.graph[name]
-            if n.op == "conv":
-                kh, kw, cin, cout = n.param("kernel").shape
-                bias = f"+{cout}" if n.attrs.bias else ""
-                return f" pm:{kh}x{kw}x{cin}x{cout}{bias}={n.cost.trainable}"
-            if n.op == "dense":
-                fin, fout = n.param("weight").shape
-                bias = f"+{fout}" if n.attrs.bias else ""
-                return f" pm:{fin}x{fout}{bias}={n.cost.trainable}"
+            weights = n.param_with_role("kernel") or n.param_with_role("weight")
+            if weights is not None:
+                bias = n.param_with_role("bias")
+                extra = f"+{bias.shape[0]}" if bias is not None else ""
+                return f" pm:{'x'.join(map(str, weights.shape))}{extra}={n.cost.trainable}"
         return ""
 
     def walk(block: Block, level: int):

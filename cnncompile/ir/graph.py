@@ -16,11 +16,15 @@ from .ops import OPS, Cost, ParamSpec, Shape, op_cost
 
 @dataclass(frozen=True)
 class Param:
-    """A model parameter: full IR name (``node.short``), shape, trainable or not."""
+    """A model parameter: full IR name (``node.short``), shape, trainable or not, and its op's
+    role (``kernel``, ``bias``, ...), layout (``HWIO``, ``IO``, ``C``) and start value."""
 
     name: str
     shape: Shape
     trainable: bool
+    role: str
+    layout: str
+    start: float | None  # None: drawn at random (kernels and weights)
 
     @property
     def size(self) -> int:
@@ -40,6 +44,10 @@ class Node:
 
     def param(self, short: str) -> Param:
         return next(p for p in self.params if p.name == f"{self.name}.{short}")
+
+    def param_with_role(self, role: str) -> Param | None:
+        """The node's parameter with ``role`` (its op owns at most one of each)."""
+        return next((p for p in self.params if p.role == role), None)
 
 
 @dataclass
@@ -146,10 +154,13 @@ class Graph:
 
 
 def format_attrs(attrs) -> str:
-    """Compact ``key=value`` attributes; windows print as kernel/stride/pads per axis."""
+    """Compact ``key=value`` attributes; windows print as kernel/stride/pads per axis, an
+    unset optional attribute (None) not at all."""
     parts = []
     for f in fields(attrs):
         v = getattr(attrs, f.name)
+        if v is None:
+            continue
         if f.name == "windows":
             h, w = v
             parts.append(f"kernel={h.kernel}x{w.kernel}, strides={h.stride}x{w.stride}, "
@@ -165,6 +176,7 @@ def make_node(name: str, op: str, attrs, inputs: list[str], in_shapes: list[Shap
     d = OPS[op]
     shape = d.infer_shape(in_shapes, attrs)
     specs: list[ParamSpec] = d.params(in_shapes, attrs)
-    params = [Param(f"{name}.{p.name}", p.shape, p.trainable) for p in specs]
+    params = [Param(f"{name}.{p.name}", p.shape, p.trainable, p.role, p.layout, p.start)
+              for p in specs]
     return Node(name, op, attrs, list(inputs), shape, params,
                 op_cost(op, in_shapes, shape, attrs), loc)

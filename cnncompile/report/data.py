@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from ..frontend.kinds import kind_of
 from ..ir.graph import Block, Graph
-
-_JOIN_NAMES = {"concat": "concat", "add": "+", "tile": "tile", "act": None, "batch_norm": "bn"}
+from ..ir.ops import OPS
 
 
 @dataclass
@@ -74,8 +73,7 @@ def _join_label(block: Block, graph: Graph) -> str:
     parts = []
     for name in block.nodes:
         node = graph[name]
-        word = _JOIN_NAMES.get(node.op, node.op)
-        parts.append(node.attrs.func if node.op == "act" else word)
+        parts.append(OPS[node.op].short_label(node.attrs))
     return " ".join(dict.fromkeys(parts))  # tile_0 and tile_1 say 'tile' once
 
 

@@ -5,6 +5,14 @@ import math
 import pytest
 
 from cnncompile.ir import OPS
+from cnncompile.ir.ops import (
+    LAYOUTS,
+    ROLES,
+    WEIGHT_ROLES,
+    ConvAttrs,
+    ParamSpec,
+    exp_ratio_from_momentum,
+)
 
 
 @pytest.mark.parametrize("layer,input,shape,params,macs", [
@@ -62,3 +70,52 @@ def test_output_layer_width_is_the_sum_of_heads(make_graph):
     g = make_graph("[[conv, {ksize: 3, chn: 2}]]", input="[4, 4, 1]", output="{heads: {domain: 3, object: 31}}")
     assert g["output"].shape == (34,)
     assert g["output"].cost.macs == 32 * 34 and math.prod(g["output"].params[0].shape) == 32 * 34
+
+
+@pytest.mark.parametrize("momentum,rate", [(0.9, 0.1), (0.99, 0.01), (0.999, 0.001), (0.0, 1.0),
+                                           (1.0, 0.0), (0.95, 0.05), (0.1, 0.9)])
+def test_momentum_maps_to_the_rate_as_written(momentum, rate):
+    assert exp_ratio_from_momentum(momentum) == rate  # exactly: 1 - 0.9 is 0.0999...98 in floats
+
+
+def test_both_batch_norm_momentum_spellings_give_the_same_rate(make_graph):
+    g = make_graph("[[batch_normal, {momentum: 0.9}], [conv, {ksize: 1, chn: 2, actions: LAB, "
+                   "bn: {momentum: 0.9}}]]", input="[4, 4, 2]")
+    rates = [n.attrs.exp_ratio for n in g if n.op == "batch_norm"]
+    assert rates == [0.1, 0.1]
+
+
+def test_every_parameter_has_a_role_a_layout_and_a_start(make_graph):
+    g = make_graph("[[conv, {ksize: 3, chn: 4, actions: LAB}], [batch_normal], 5]",
+                   input="[6, 6, 2]")
+    got = {p.name: (p.role, p.layout, p.start, p.trainable) for p in g.params()}
+    assert got == {
+        "conv.kernel": ("kernel", "HWIO", None, True), "conv.bias": ("bias", "C", 0.0, True),
+        "conv/bn.mean": ("mean", "C", 0.0, False), "conv/bn.var": ("var", "C", 1.0, False),
+        "batch_normal.scale": ("scale", "C", 1.0, True),
+        "batch_normal.shift": ("shift", "C", 0.0, True),
+        "batch_normal.mean": ("mean", "C", 0.0, False),
+        "batch_normal.var": ("var", "C", 1.0, False),
+        "full.weight": ("weight", "IO", None, True), "full.bias": ("bias", "C", 0.0, True),
+        "output.weight": ("weight", "IO", None, True), "output.bias": ("bias", "C", 0.0, True),
+    }
+    assert {p.role for p in g.params()} == set(ROLES) and {p.layout for p in g.params()} == set(LAYOUTS)
+    assert g["conv"].param_with_role("kernel") is g["conv"].param("kernel")
+
+
+@pytest.mark.parametrize("role,layout,start", [("kernal", "HWIO", None), ("kernel", "OIHW", None),
+                                               ("kernel", "HWIO", 0.0), ("bias", "C", None)])
+def test_param_spec_refuses_unknown_roles_layouts_and_starts(role, layout, start):
+    with pytest.raises(ValueError):
+        ParamSpec("p", (1,), role, layout, start)
+    assert WEIGHT_ROLES == ("kernel", "weight")
+
+
+def test_structure_hash_is_unchanged_by_the_fused_activation_field(make_graph):
+    """Hashes recorded by checkpoints and exports before ConvAttrs had ``activation``."""
+    g = make_graph("[[conv, {ksize: 3, chn: 2, actions: LAB}], [max, {stride: 2}], "
+                   "[batch_normal, {momentum: 0.5}]]", input="[6, 6, 1]", output="{classes: 3}")
+    assert g.structure_hash() == "3a340d53933a25bc"
+    conv = g["conv"].attrs
+    assert repr(conv) == repr(ConvAttrs(conv.windows, conv.cout, conv.groups, conv.bias))
+    assert "activation='relu'" in repr(ConvAttrs(conv.windows, 2, activation="relu"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnncompile.ir.window import axis_window
+from cnncompile.ir.window import axis_window, explicit_pads, symmetric_pads
 
 
 # (n, k, s, padding) -> (out, start of window 0, start of window 1, pad_lo, pad_hi), by hand
@@ -63,3 +63,39 @@ def test_valid_windows_stay_inside():
                 w = axis_window(n, k, s, "VALID")
                 if w is not None:
                     assert w.start(0) >= 0 and w.start(w.out - 1) + k <= n
+
+
+# (size, kernel, stride, padding) -> (start, end, pad_lo, pad_hi), worked out by hand from
+# spec-format section 3 (window j starts at o + s*j - c for SAME, o + s*j for VALID, s*j - p).
+WINDOW_TABLE = [
+    ((224, 7, 2, "SAME"), (0, 224, 3, 3)),   # starts at 2j-3; a pad of 2 after, 3 reads alike
+    ((10, 3, 2, "VALID"), (0, 10, 0, 0)),    # 4 windows at 0, 2, 4, 6; cell 9 unread
+    ((11, 2, 3, "VALID"), (1, 11, 0, 0)),    # offset 1: windows at 1, 4, 7
+    ((10, 1, 3, "SAME"), (1, 10, 0, 0)),     # k < s: cells 1, 4, 7
+    ((7, 1, 2, "SAME"), (0, 5, 0, 0)),       # cells 0, 2, 4; the last two cells would make a 4th
+    ((10, 3, 2, 1), (0, 10, 1, 1)),          # PyTorch: 5 windows at 2j-1
+    ((9, 4, 2, "SAME"), (0, 9, 1, 1)),       # c = 1: windows at 2j-1, the last ends at cell 8
+    ((11, 5, 3, "SAME"), (0, 11, 1, 1)),     # o = 1, c = 2: windows at 3j-1
+]
+
+
+@pytest.mark.parametrize("axis,want", WINDOW_TABLE, ids=[str(a) for a, _ in WINDOW_TABLE])
+def test_explicit_pads_table(axis, want):
+    other = axis_window(6, 3, 1, "SAME")  # W axis: pads (1, 1), no crop
+    g = explicit_pads((axis_window(*axis), other))
+    assert (g.starts[0], g.ends[0], g.pads[0], g.pads[2]) == want
+    assert (g.starts[1], g.ends[1], g.pads[1], g.pads[3]) == (0, 6, 1, 1)
+    assert g.needs_slice == (want[:2] != (0, axis[0]))
+
+
+# (size, kernel, stride, padding) -> the pad on both sides, or None, worked out by hand
+@pytest.mark.parametrize("axis,want", [
+    ((224, 7, 2, "SAME"), 3),    # pads (3, 2): a third cell after reads the same 112 windows
+    ((7, 3, 2, "SAME"), 1),      # pads (1, -1): padding 1 fits a 4th window, cropped after
+    ((6, 3, 3, 2), 2),           # pads (2, 1)
+    ((5, 2, 1, "SAME"), None),   # pads (0, 1): the high pad exceeds the low one
+    ((7, 1, 3, "VALID"), None),  # pads (-1, -2): the first window starts inside the input
+])
+def test_symmetric_pads_table(axis, want):
+    w = axis_window(*axis)
+    assert symmetric_pads((w,)) == (None if want is None else (want,))

@@ -5,6 +5,8 @@ names; :class:`Executor` runs a graph forward and backward; ``losses`` and ``opt
 output-layer losses and the optimisers the trainer uses.
 """
 
+# the modules holding the kernels, imported here so that KERNELS is complete for every caller
+from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401
 from .executor import Executor
 from .kernel import KERNELS
 from .params import init_params, validate_params

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.ops import LEAKY_SLOPE
 from .kernel import Kernel, Params, RunContext, register
 from .parallel import elementwise
 
-LEAKY_SLOPE = 0.01
 NEEDS_AUX = ("elu", "swish")  # activations that save a second array for backward
 IN_PLACE = ("relu", "sigmoid", "tanh")  # may run with out=x: fusable into a producer
 
@@ -81,7 +81,7 @@ def act_backward(func: str, dy: np.ndarray, x: np.ndarray | None, y: np.ndarray,
 
 @register("act")
 class Act(Kernel):
-    """relu, sigmoid, tanh, leaky_relu (slope 0.01), elu (alpha 1), swish (x * sigmoid(x)).
+    """The activations of ``ir.ops.act``: relu, sigmoid, tanh, leaky_relu, elu (alpha 1), swish.
 
     With ``prefused`` set (by the executor), the producer already applied the function to its
     output in place, so forward only records that output for backward.

@@ -13,7 +13,6 @@ import numpy as np
 
 from ...errors import DataError
 from ...ir.graph import Graph
-from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401  (kernels)
 from .activations import IN_PLACE
 from .kernel import KERNELS, Kernel, Params, RunContext
 from .norm import Moments
@@ -48,10 +47,8 @@ class Executor:
         self.pool = pool(threads or default_threads())
         self.kernels: dict[str, Kernel] = {}
         for n in graph:
-            if n.op not in KERNELS:
-                raise NotImplementedError(f"the engine has no kernel for IR op {n.op!r}")
             in_shapes = [graph[i].shape for i in n.inputs]
-            self.kernels[n.name] = KERNELS[n.op](n, in_shapes, self.dtype)
+            self.kernels[n.name] = KERNELS.lookup(n.op)(n, in_shapes, self.dtype)
             self.kernels[n.name].pool = self.pool
         users = graph.users()
         order = {name: i for i, name in enumerate(graph.nodes)}

@@ -1,4 +1,4 @@
-"""The kernel protocol and registry: one class per IR op, with a forward and a backward.
+"""The kernel protocol and the engine's lowerings: one class per IR op, with a forward and a backward.
 
 An :class:`~cnncompile.backends.numpy.executor.Executor` builds one kernel object per graph node, so a
 kernel may cache index arrays and buffers for its node. A kernel keeps what its backward needs
@@ -18,6 +18,7 @@ import numpy as np
 
 from ...ir.graph import Node
 from ...ir.ops import Shape
+from ..registry import Lowerings
 from .parallel import WorkPool, pool
 
 Params = dict[str, np.ndarray]  # this node's parameters by short name ('kernel', 'bias', ...)
@@ -56,16 +57,5 @@ class Kernel:
         raise NotImplementedError
 
 
-KERNELS: dict[str, type[Kernel]] = {}
-
-
-def register(op: str):
-    """Class decorator: the kernel for IR op ``op`` (registering an op twice is a bug)."""
-
-    def deco(cls: type[Kernel]) -> type[Kernel]:
-        if op in KERNELS:
-            raise ValueError(f"kernel for op {op!r} registered twice")
-        KERNELS[op] = cls
-        return cls
-
-    return deco
+KERNELS: Lowerings[type[Kernel]] = Lowerings("numpy")
+register = KERNELS.register  # class decorator: the kernel of one IR op

@@ -26,8 +26,8 @@ def init_params(graph: Graph, seed: int = 0, init: str = "normal") -> dict[str, 
     """Fresh parameters for ``graph``.
 
     Kernels and weights are drawn from N(0, 0.030) (the textbook's rule) or, with
-    ``init="he"``, from N(0, sqrt(2 / fan_in)); biases and batch-norm shifts and running means
-    start at 0, batch-norm scales and running variances at 1.
+    ``init="he"``, from N(0, sqrt(2 / fan_in)); every other parameter starts at the value its
+    op gives it (biases, shifts and running means 0, scales and running variances 1).
 
     >>> from cnncompile.frontend import parse_spec
     >>> from cnncompile.ir import lower
@@ -41,18 +41,15 @@ def init_params(graph: Graph, seed: int = 0, init: str = "normal") -> dict[str, 
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for p in graph.params():
-        short = p.name.rsplit(".", 1)[1]
-        if short in ("kernel", "weight"):
+        if p.start is None:  # kernels and weights
             std = TEXTBOOK_STD if init == "normal" else math.sqrt(2.0 / _fan_in(p))
             out[p.name] = rng.normal(0.0, std, p.shape).astype(np.float32)
-        elif short in ("scale", "var"):
-            out[p.name] = np.ones(p.shape, np.float32)
         else:
-            out[p.name] = np.zeros(p.shape, np.float32)
+            out[p.name] = np.full(p.shape, p.start, np.float32)
     return out
 
 
-def _check_values(name: str, a: np.ndarray, source: str) -> None:
+def _check_values(p: Param, a: np.ndarray, source: str) -> None:
     """Finite as float32 (the dtype the engine and ONNX use), and running variances >= 0."""
     with np.errstate(over="ignore"):
         as_used = a.astype(np.float32, copy=False)
@@ -60,10 +57,10 @@ def _check_values(name: str, a: np.ndarray, source: str) -> None:
     if bad.any():
         what = "NaN" if np.isnan(as_used).any() else "infinite"
         cast = " once cast to float32" if np.isfinite(a).all() else ""
-        raise DataError(f"{source}: parameter `{name}` contains {what} values{cast} "
+        raise DataError(f"{source}: parameter `{p.name}` contains {what} values{cast} "
                         f"({int(bad.sum())} of {a.size})")
-    if name.endswith(".var") and (as_used < 0).any():
-        raise DataError(f"{source}: batch-norm running variance `{name}` has negative values "
+    if p.role == "var" and (as_used < 0).any():
+        raise DataError(f"{source}: batch-norm running variance `{p.name}` has negative values "
                         f"(min {float(as_used.min()):g})")
 
 
@@ -89,7 +86,7 @@ def validate_params(graph: Graph, params: dict[str, np.ndarray], source: str = "
             raise DataError(f"{source}: parameter `{name}` is not a float array. "
                             f"Received: dtype={np.asarray(a).dtype}")
         if check_values:
-            _check_values(name, np.asarray(a), source)
+            _check_values(p, np.asarray(a), source)
     for name in params:
         if name not in expected and not name.startswith("__"):
             raise DataError(f"{source}: `{name}` is not a parameter of model {graph.name!r} "

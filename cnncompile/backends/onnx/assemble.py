@@ -12,6 +12,7 @@ import numpy as np
 
 from ... import __version__
 from ...errors import ExportError
+from ..registry import MissingLowering
 from .context import FLAT, NCHW, EmitContext
 from .emitters import EMITTERS
 
@@ -151,9 +152,10 @@ def build_model(graph, params: dict[str, np.ndarray], options: ExportOptions = E
     if options.fold_batch_norm:
         ctx.folded = plan_folds(graph)
     for node in graph:
-        emit = EMITTERS.get(node.op)
-        if emit is None:
-            raise ExportError(f"node {node.name!r}: IR op {node.op!r} has no ONNX emitter")
+        try:
+            emit = EMITTERS.lookup(node.op)
+        except MissingLowering as e:
+            raise ExportError(f"node {node.name!r}: {e}") from None
         emit(ctx, node)
     if ctx.value(graph.output).layout != FLAT:
         raise ExportError(f"the output layer {graph.output!r} is not flat")

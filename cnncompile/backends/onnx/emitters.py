@@ -3,86 +3,31 @@
 Every emitter reads the IR's window geometry (:class:`~cnncompile.ir.window.AxisWindow`) as it
 is: explicit ``pads``, never ``auto_pad``, and a ``Slice`` where a window starts inside the
 input (the textbook's stride offset). Nothing here recomputes SAME/VALID arithmetic.
-``EMITTERS`` is keyed by IR op name; ``tests/backends/onnx`` fails if an op has none.
+``EMITTERS`` is the ONNX backend's :class:`~cnncompile.backends.registry.Lowerings`;
+``tests/backends/test_op_coverage.py`` fails if an op has none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from ...ir.ops import OPS
+from ...ir.layout import to_out_first
+from ...ir.ops import LEAKY_SLOPE
+from ...ir.window import ExplicitPads, explicit_pads
+from ..registry import Lowerings
 from .context import FLAT, NCHW, EmitContext, Value
 
 Emitter = Callable[[EmitContext, object], None]
-EMITTERS: dict[str, Emitter] = {}
-
-
-def emitter(op: str) -> Callable[[Emitter], Emitter]:
-    """Register ``fn`` as the emitter of IR op ``op`` (once)."""
-
-    def deco(fn: Emitter) -> Emitter:
-        if op not in OPS:
-            raise ValueError(f"emitter for unknown IR op {op!r}")
-        if op in EMITTERS:
-            raise ValueError(f"op {op!r} has two emitters")
-        EMITTERS[op] = fn
-        return fn
-
-    return deco
+EMITTERS: Lowerings[Emitter] = Lowerings("onnx")
+emitter = EMITTERS.register  # decorator: the emitter of one IR op
 
 
 # -- windows -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OnnxWindows:
-    """A window geometry as ONNX takes it: an optional crop, then non-negative pads.
-
-    ``starts``/``ends`` bound the H and W cells kept (a Slice, when ``needs_slice``); ``pads``
-    is ONNX's ``[h_lo, w_lo, h_hi, w_hi]``.
-    """
-
-    starts: tuple[int, int]
-    ends: tuple[int, int]
-    pads: tuple[int, int, int, int]
-    needs_slice: bool
-
-
-def onnx_windows(windows) -> OnnxWindows:
-    """Explicit ONNX pads (and a crop) that give exactly the IR's windows.
-
-    A negative ``pad_lo`` means the first window starts inside the input: crop those cells.
-    A negative ``pad_hi`` leaves trailing cells no window reads; they are cropped only when ONNX
-    would otherwise fit another output cell in them (``-pad_hi >= stride``). Fewer than
-    ``stride`` trailing cells beyond the last window never make another output cell, so the
-    high pad is raised towards the low one where that keeps it so: symmetric pads, as PyTorch
-    writes them, which some kernels (cuDNN's) need to avoid padding the input in a copy.
-
-    >>> from cnncompile.ir.window import axis_window
-    >>> w = axis_window(7, 1, 3, 'VALID')            # the window starts at cell 1
-    >>> onnx_windows((w, w))
-    OnnxWindows(starts=(1, 1), ends=(7, 7), pads=(0, 0, 0, 0), needs_slice=True)
-    >>> w = axis_window(224, 7, 2, 'SAME')           # pads 3 before, 2 after: 3 reads the same
-    >>> (w.pad_lo, w.pad_hi), onnx_windows((w, w)).pads
-    ((3, 2), (3, 3, 3, 3))
-    """
-    starts, ends, lo, hi = [], [], [], []
-    for w in windows:
-        unread = max(0, -w.pad_hi)  # trailing input cells after the last window
-        crop_hi = unread if unread >= w.stride else 0
-        spare = w.stride - 1 - (unread - crop_hi)  # more cells that make no new output cell
-        starts.append(max(0, -w.pad_lo))
-        ends.append(w.size - crop_hi)
-        lo.append(max(0, w.pad_lo))
-        hi.append(max(0, w.pad_hi) + max(0, min(spare, lo[-1] - max(0, w.pad_hi))))
-    needs = any(starts) or any(e != w.size for e, w in zip(ends, windows, strict=True))
-    return OnnxWindows(tuple(starts), tuple(ends), (lo[0], lo[1], hi[0], hi[1]), needs)
-
-
-def windowed_input(ctx: EmitContext, node, geometry: OnnxWindows) -> str:
+def windowed_input(ctx: EmitContext, node, geometry: ExplicitPads) -> str:
     """The node's input, sliced first when the geometry crops it."""
     x = ctx.value(node.inputs[0]).name
     if not geometry.needs_slice:
@@ -93,12 +38,12 @@ def windowed_input(ctx: EmitContext, node, geometry: OnnxWindows) -> str:
     return ctx.add("Slice", args, ctx.reserve(f"{node.name}/slice"), f"{node.name}/slice")
 
 
-def _window_attrs(windows, geometry: OnnxWindows) -> dict:
+def _window_attrs(windows, geometry: ExplicitPads) -> dict:
     return {"kernel_shape": [w.kernel for w in windows], "strides": [w.stride for w in windows],
             "pads": list(geometry.pads)}
 
 
-def _is_global(windows, geometry: OnnxWindows) -> bool:
+def _is_global(windows, geometry: ExplicitPads) -> bool:
     """One window covering the whole (possibly cropped) input, no padding."""
     spans = zip(geometry.starts, geometry.ends, windows, strict=True)
     return (not any(geometry.pads) and all(w.out == 1 for w in windows)
@@ -129,10 +74,11 @@ def emit_input(ctx: EmitContext, node) -> None:
 def emit_conv(ctx: EmitContext, node) -> None:
     """Conv: kernel [kh, kw, cin/groups, cout] -> OIHW; a batch norm after it may be folded in."""
     a = node.attrs
-    geometry = onnx_windows(a.windows)
+    geometry = explicit_pads(a.windows)
     kernel, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.kernel"))
     inputs = [windowed_input(ctx, node, geometry),
-              ctx.initializer(f"{node.name}.kernel", kernel.transpose(3, 2, 0, 1))]
+              ctx.initializer(f"{node.name}.kernel",
+                              to_out_first(node.param("kernel").layout, kernel))]
     if bias is not None:
         inputs.append(ctx.initializer(f"{node.name}.bias", bias))
     _emit_spatial(ctx, node, "Conv", inputs, group=a.groups, dilations=[1, 1],
@@ -142,7 +88,7 @@ def emit_conv(ctx: EmitContext, node) -> None:
 @emitter("max_pool")
 def emit_max_pool(ctx: EmitContext, node) -> None:
     """MaxPool: ONNX pads count as -inf, so padded cells are ignored as the IR says."""
-    geometry = onnx_windows(node.attrs.windows)
+    geometry = explicit_pads(node.attrs.windows)
     x = windowed_input(ctx, node, geometry)
     if _is_global(node.attrs.windows, geometry):
         _emit_spatial(ctx, node, "GlobalMaxPool", [x])
@@ -153,7 +99,7 @@ def emit_max_pool(ctx: EmitContext, node) -> None:
 @emitter("avg_pool")
 def emit_avg_pool(ctx: EmitContext, node) -> None:
     """AveragePool dividing by the real cells (count_include_pad=0) or by kh*kw (count_pad)."""
-    geometry = onnx_windows(node.attrs.windows)
+    geometry = explicit_pads(node.attrs.windows)
     x = windowed_input(ctx, node, geometry)
     if _is_global(node.attrs.windows, geometry):
         _emit_spatial(ctx, node, "GlobalAveragePool", [x])
@@ -187,7 +133,8 @@ def emit_dense(ctx: EmitContext, node) -> None:
     weight, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.weight"))
     if x.order is not None:
         weight = weight[x.order]
-    inputs = [x.name, ctx.initializer(f"{node.name}.weight", weight.T)]
+    inputs = [x.name, ctx.initializer(f"{node.name}.weight",
+                                      to_out_first(node.param("weight").layout, weight))]
     if bias is not None:
         inputs.append(ctx.initializer(f"{node.name}.bias", bias))
     out = ctx.add("Gemm", inputs, ctx.value_name(node.name), node.name, transB=1)
@@ -213,7 +160,8 @@ def emit_batch_norm(ctx: EmitContext, node) -> None:
 
 
 _ACTIVATIONS = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
-                "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "elu": ("Elu", {"alpha": 1.0})}
+                "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+                "elu": ("Elu", {"alpha": 1.0})}  # the IR's elu is alpha 1 (ir/ops/act.py)
 
 
 @emitter("act")

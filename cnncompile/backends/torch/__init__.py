@@ -1,9 +1,10 @@
 """The PyTorch backend: any IR graph as an ``nn.Module`` with the NumPy engine's semantics.
 
 Importing this package imports torch; a missing torch is one :class:`CnnCompileError` naming the
-extra to install. Parameters go both ways unchanged: :func:`to_torch_params` /
+extra to install. Parameters go both ways unchanged: :meth:`GraphModule.load_ir_params` /
 :meth:`GraphModule.ir_params` convert between the IR's layouts (kernels ``[kh, kw, cin/g, cout]``,
-weights ``[in, out]``) and PyTorch's (OIHW, ``[out, in]``) inside the backend.
+weights ``[in, out]``) and PyTorch's (OIHW, ``[out, in]``) by each parameter's layout
+(:mod:`cnncompile.ir.layout`). Each op's lowering is in :mod:`.ops`.
 """
 
 from __future__ import annotations

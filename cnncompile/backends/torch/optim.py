@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ...errors import DataError
+from ...ir.layout import from_out_first, to_out_first
 from ..numpy.optim import OPTIMIZERS, apply_step
-from .module import to_ir_layout, to_torch_layout
 
 
 class TorchOptimizer:
@@ -34,6 +34,7 @@ class TorchOptimizer:
             raise DataError(f"unknown optimizer. Received: optimizer={kind!r}, expected one of "
                             f"{', '.join(OPTIMIZERS)}")
         self.kind, self.params = kind, list(params)
+        self.params_by_name = dict(self.params)  # GraphModule's: each knows its ``ir_layout``
         self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
         self.momentum, self.beta1, self.beta2, self.eps = momentum, beta1, beta2, eps
         self.state: dict[str, dict] = {}
@@ -99,8 +100,8 @@ class TorchOptimizer:
                 if slot == "t":
                     out[f"t/{name}"] = np.array(a, np.int64)
                 else:
-                    out[f"{slot}/{name}"] = np.ascontiguousarray(
-                        to_ir_layout(name, a.detach().cpu().numpy()))
+                    out[f"{slot}/{name}"] = np.ascontiguousarray(from_out_first(
+                        self.params_by_name[name].ir_layout, a.detach().cpu().numpy()))
         return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -109,7 +110,7 @@ class TorchOptimizer:
         if kind != self.kind:
             raise DataError(f"optimiser state is for {kind or 'an unknown optimiser'!r}, "
                             f"not {self.kind!r}")
-        where = dict(self.params)
+        where = self.params_by_name
         self.state = {}
         for key, a in state.items():
             if key == "kind":
@@ -120,5 +121,5 @@ class TorchOptimizer:
                 s["t"] = int(a)
             else:
                 w = where[name]
-                arr = np.ascontiguousarray(to_torch_layout(name, np.asarray(a)))
+                arr = np.ascontiguousarray(to_out_first(w.ir_layout, np.asarray(a)))
                 s[slot] = torch.from_numpy(arr).to(device=w.device, dtype=w.dtype)

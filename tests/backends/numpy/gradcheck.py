@@ -19,12 +19,11 @@ def random_params(graph, seed: int) -> dict[str, np.ndarray]:
     """float64 parameters with non-trivial biases, scales and running statistics."""
     rng = np.random.default_rng(seed + 100)
     params = {k: v.astype(np.float64) for k, v in init_params(graph, seed, init="he").items()}
-    for name, v in params.items():
-        short = name.rsplit(".", 1)[1]
-        if short in ("bias", "shift", "mean"):
-            params[name] = rng.normal(0.0, 0.2, v.shape)
-        elif short in ("scale", "var"):
-            params[name] = rng.uniform(0.5, 1.5, v.shape)
+    for p in graph.params():
+        if p.role in ("bias", "shift", "mean"):
+            params[p.name] = rng.normal(0.0, 0.2, p.shape)
+        elif p.role in ("scale", "var"):
+            params[p.name] = rng.uniform(0.5, 1.5, p.shape)
     return params
 
 

@@ -27,11 +27,11 @@ def test_every_ir_op_has_a_kernel():
 def _random_params(graph, seed=0):
     rng = np.random.default_rng(seed)
     params = init_params(graph, seed, init="he")
-    for name, v in params.items():
-        if name.endswith((".bias", ".shift", ".mean")):
-            params[name] = rng.normal(0, 0.3, v.shape).astype(np.float32)
-        elif name.endswith((".scale", ".var")):
-            params[name] = rng.uniform(0.5, 1.5, v.shape).astype(np.float32)
+    for p in graph.params():
+        if p.role in ("bias", "shift", "mean"):
+            params[p.name] = rng.normal(0, 0.3, p.shape).astype(np.float32)
+        elif p.role in ("scale", "var"):
+            params[p.name] = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
     return params
 
 

@@ -19,6 +19,7 @@ from cnncompile.backends.numpy.losses import loss_and_grad
 from cnncompile.backends.numpy.optim import make_optimizer
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
+from cnncompile.ir.ops import WEIGHT_ROLES
 
 SPECS = Path(__file__).resolve().parents[3] / "specs"
 
@@ -66,11 +67,10 @@ def _params(graph, seed=0):
     rng = np.random.default_rng(seed)
     out = {}
     for p in graph.params():
-        short = p.name.rsplit(".", 1)[1]
-        if short in ("kernel", "weight"):
+        if p.role in WEIGHT_ROLES:
             fan_in = int(np.prod(p.shape[:-1]))
             out[p.name] = rng.normal(0, np.sqrt(2 / fan_in), p.shape)
-        elif short in ("scale", "var"):
+        elif p.role in ("scale", "var"):
             out[p.name] = rng.uniform(0.5, 1.5, p.shape)
         else:
             out[p.name] = rng.normal(0, 0.2, p.shape)

@@ -13,6 +13,7 @@ import numpy as np
 from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
+from cnncompile.ir.ops import WEIGHT_ROLES
 
 
 def random_params(graph, seed: int = 0) -> dict[str, np.ndarray]:
@@ -24,13 +25,12 @@ def random_params(graph, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {}
     for p in graph.params():
-        short = p.name.rsplit(".", 1)[1]
-        if short in ("kernel", "weight"):
+        if p.role in WEIGHT_ROLES:
             std = 1.0 / math.sqrt(math.prod(p.shape[:-1]))
             out[p.name] = (rng.standard_normal(p.shape, dtype=np.float32) * std)
-        elif short == "var":
+        elif p.role == "var":
             out[p.name] = rng.uniform(0.5, 2.0, p.shape).astype(np.float32)
-        elif short == "scale":
+        elif p.role == "scale":
             out[p.name] = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
         else:  # bias, shift, mean
             out[p.name] = rng.normal(0, 0.5, p.shape).astype(np.float32)

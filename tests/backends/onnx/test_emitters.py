@@ -12,8 +12,8 @@ import pytest
 
 from cnncompile.backends.onnx import EMITTERS, ExportOptions, build_model
 from cnncompile.backends.onnx.checks import run_onnx
-from cnncompile.backends.onnx.emitters import onnx_windows
 from cnncompile.ir import OPS
+from cnncompile.ir.window import explicit_pads
 
 
 def test_every_ir_op_has_an_emitter(ox):
@@ -46,33 +46,8 @@ def test_conv(ox, layer, shape):
     graph, r = ox.export_layers(f"[{layer}]", shape)
     assert all("auto_pad" not in a for a in ox.attrs_of(r.model, "Conv"))
     conv = next(n for n in graph if n.op == "conv")
-    expect_slice = onnx_windows(conv.attrs.windows).needs_slice
+    expect_slice = explicit_pads(conv.attrs.windows).needs_slice
     assert ("Slice" in ox.op_types(r.model)) == expect_slice
-
-
-# (size, kernel, stride, padding) -> (start, end, pad_lo, pad_hi), worked out by hand from
-# spec-format section 3 (window j starts at o + s*j - c for SAME, o + s*j for VALID, s*j - p).
-WINDOW_TABLE = [
-    ((224, 7, 2, "SAME"), (0, 224, 3, 3)),   # starts at 2j-3; ONNX needs 2 after, 3 reads alike
-    ((10, 3, 2, "VALID"), (0, 10, 0, 0)),    # 4 windows at 0, 2, 4, 6; cell 9 unread
-    ((11, 2, 3, "VALID"), (1, 11, 0, 0)),    # offset 1: windows at 1, 4, 7
-    ((10, 1, 3, "SAME"), (1, 10, 0, 0)),     # k < s: cells 1, 4, 7
-    ((7, 1, 2, "SAME"), (0, 5, 0, 0)),       # cells 0, 2, 4; the last two cells would make a 4th
-    ((10, 3, 2, 1), (0, 10, 1, 1)),          # PyTorch: 5 windows at 2j-1
-    ((9, 4, 2, "SAME"), (0, 9, 1, 1)),       # c = 1: windows at 2j-1, the last ends at cell 8
-    ((11, 5, 3, "SAME"), (0, 11, 1, 1)),     # o = 1, c = 2: windows at 3j-1
-]
-
-
-@pytest.mark.parametrize("axis,want", WINDOW_TABLE, ids=[str(a) for a, _ in WINDOW_TABLE])
-def test_onnx_windows_table(axis, want):
-    from cnncompile.ir.window import axis_window
-
-    other = axis_window(6, 3, 1, "SAME")  # W axis: pads (1, 1), no crop
-    g = onnx_windows((axis_window(*axis), other))
-    assert (g.starts[0], g.ends[0], g.pads[0], g.pads[2]) == want
-    assert (g.starts[1], g.ends[1], g.pads[1], g.pads[3]) == (0, 6, 1, 1)
-    assert g.needs_slice == (want[:2] != (0, axis[0]))
 
 
 def test_valid_offset_and_small_kernel_use_a_slice(ox):

@@ -23,6 +23,7 @@ from cnncompile.backends.numpy.optim import make_optimizer  # noqa: E402
 from cnncompile.backends.torch import GraphModule, RandomSource, TorchOptimizer  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
+from cnncompile.ir.ops import WEIGHT_ROLES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 SPECS = sorted(p.relative_to(ROOT / "specs").as_posix() for p in (ROOT / "specs").rglob("*.yaml")
@@ -110,11 +111,10 @@ def _float32_params(graph) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     out = {}
     for p in graph.params():
-        short = p.name.rsplit(".", 1)[1]
-        if short in ("kernel", "weight"):
+        if p.role in WEIGHT_ROLES:
             a = rng.standard_normal(p.shape, dtype=np.float32)
             a *= np.float32(np.sqrt(2.0 / np.prod(p.shape[:-1])))
-        elif short in ("scale", "var"):
+        elif p.role in ("scale", "var"):
             a = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
         else:
             a = rng.normal(0.0, 0.2, p.shape).astype(np.float32)
