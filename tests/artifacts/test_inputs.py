@@ -116,3 +116,13 @@ def test_a_folder_holding_an_input_is_never_replaced_whole(tmp_path):
             with atomic_dir(repo) as tmp:
                 (tmp / "x").write_text("new")
     assert model.read_bytes() == b"onnx" and sorted(os.listdir(tmp_path)) == ["repo"]
+
+
+def test_convert_never_writes_its_spec_over_the_script(tmp_path):
+    script = tmp_path / "x.py"
+    script.write_text("fm = CnnBasicModel('fm', ad, [['conv', {'ksize': 3, 'chn': 6}], "
+                      "['max', {'stride': 2}]])\n")
+    before = script.read_bytes()
+    r = cli("convert", script, "-o", script, "--input", "8,8,1", "--classes", "3", cwd=tmp_path)
+    assert r.returncode == 2 and "is this command's Python file" in r.stderr, r.stderr
+    assert script.read_bytes() == before
