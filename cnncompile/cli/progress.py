@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -36,10 +37,11 @@ def _joined(accuracy: dict[str, float]) -> str:
 class Display:
     """Progress and report lines for one log format; it implements the loop's TrainHooks."""
 
-    def __init__(self, fmt: LogFormat, name: str, report: int):
+    def __init__(self, fmt: LogFormat):
         from rich.console import Console
 
-        self.fmt, self.name, self.report = fmt, name, report
+        self.fmt = fmt
+        self.name, self.report = "", 1  # the model's name and the report interval: start()
         self.epochs = 0  # the run's last epoch, always reported; set by start()
         self.console = Console(highlight=False, soft_wrap=True)
         self.progress = None
@@ -47,12 +49,25 @@ class Display:
         self.last_report = 0.0  # training seconds at the last textbook report line
         self.epoch_t0 = 0.0
         self.epoch_samples0: int | None = None
+        self.trainer = None  # set by on_start
 
     def emit(self, event: str, **fields) -> None:
         typer.echo(json.dumps(_clean({"event": event, **fields})))
 
+    def on_start(self, start) -> None:
+        """The run's header, then how validation treats batch norm (rich output) and the
+        batch-norm rate warning (stderr)."""
+        self.trainer = start.trainer
+        self.start(start.trainer, start.run_dir, start.resumed)
+        if start.batch_norm_validation and self.fmt is LogFormat.rich:
+            typer.echo(start.batch_norm_validation)
+        if start.rate_warning:
+            print(f"warning: {start.rate_warning}: the model will evaluate poorly; set `bn: "
+                  "{exp_ratio: ...}` on B actions or --bn-recalibrate on", file=sys.stderr)
+
     def start(self, trainer, run_dir: Path, resumed: bool) -> None:
         cfg, g = trainer.config, trainer.graph
+        self.name, self.report = g.name, cfg.report
         self.last_report = trainer.elapsed
         self.epochs = cfg.epochs
         params = sum(p.size for p in g.params() if p.trainable)
@@ -142,7 +157,9 @@ class Display:
         if self.console.is_terminal:
             self.console.show_cursor(True)
 
-    def end(self, trainer, result) -> None:
+    def end(self, result) -> None:
+        """The test report of the finished run (a RunResult)."""
+        trainer = self.trainer
         acc = result.accuracy_text()
         if self.fmt is LogFormat.json:
             self.emit("test", accuracy=result.accuracy, samples=len(trainer.data.test),
