@@ -7,7 +7,7 @@ textbook's split with its fixed seed. It prints nothing.
 
 Example::
 
-    result = evaluate_model("specs/fashion_mnist/fmnist_small.yaml", "runs/demo",
+    result = evaluate_model("specs/fashion_mnist/fmnist_cnn.yaml", "runs/demo",
                             "fashion-mnist")
     result.evaluation.accuracy      # {'output': 0.83...}
 """

@@ -23,7 +23,9 @@ def resolve_spec(spec: Spec | str | Path, input_shape=None, classes: int | None 
     Raises:
         DslSyntaxError: the spec file, ``input_shape`` or ``classes`` is malformed.
 
-    >>> sp = resolve_spec("specs/fashion_mnist/fmnist_small.yaml", (32, 32, 1), classes=3)
+    >>> from cnncompile.frontend import parse_spec
+    >>> sp = parse_spec("name: t\\ninput: [8, 8, 1]\\noutput: {classes: 2}\\nlayers: [10]\\n")
+    >>> sp = resolve_spec(sp, (32, 32, 1), classes=3)
     >>> sp.input_shape, [(h.name, h.size) for h in sp.output.heads]
     ((32, 32, 1), [('output', 3)])
     """

@@ -8,7 +8,7 @@ backend and tests the result. It prints nothing: progress reaches the caller thr
 
 Example::
 
-    result = train_model("specs/fashion_mnist/fmnist_small.yaml", "fashion-mnist",
+    result = train_model("specs/fashion_mnist/fmnist_cnn.yaml", "fashion-mnist",
                          "runs/demo", options={"epochs": 1, "limit": 2000})
     result.accuracy            # {'output': 0.83...}
     train_model(..., "runs/demo", resume=True, options={"epochs": 2})   # one epoch more
