@@ -20,9 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..analysis.memory import check_memory
 from ..errors import DataError, OptionError
 from ..frontend.spec import Spec
-from ..train.run import RunResult
+from ..ir import lower
+from ..train import (
+    Checkpoint,
+    TrainConfig,
+    Trainer,
+    TrainHooks,
+    check_fits,
+    finish,
+    load_dataset,
+    load_resume,
+)
+from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
+from ..train.run import RUNS_ROOT, RunResult, RunStart, claimed_run_dir, clear_run
+from ..train.torch_loop import make_trainer
 from .resolve import resolve_spec, with_input_shape
 
 
@@ -31,14 +45,14 @@ class _Plan:
     """What a run starts from: the spec at its input shape, the options and the checkpoint."""
 
     spec: Spec
-    config: Any  # TrainConfig
-    checkpoint: Any = None  # the Checkpoint a resumed run continues from
+    config: TrainConfig
+    checkpoint: Checkpoint | None = None  # what a resumed run continues from
 
 
 def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | None = None, *,
                 resume: bool = False, overwrite: bool = False, input_shape=None,
                 classes: int | None = None, options: dict[str, Any] | None = None,
-                hooks=None, decode_progress=None,
+                hooks: TrainHooks | None = None, decode_progress=None,
                 runs_root: str | Path | None = None) -> RunResult | None:
     """Train ``spec`` on ``data`` into a run folder, or continue the run there.
 
@@ -67,9 +81,6 @@ def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | Non
         TrainingInterrupted: Ctrl-C or SIGTERM; the last completed step is saved
             (``exit_code`` is 130 or 143).
     """
-    from ..train import TrainHooks
-    from ..train.run import RUNS_ROOT, claimed_run_dir, clear_run
-
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
     flags = dict(options or {})
@@ -86,16 +97,12 @@ def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | Non
 
 
 def _fresh_plan(sp: Spec, flags: dict) -> _Plan:
-    from ..train import TrainConfig
-
     return _Plan(sp, TrainConfig.from_sources(sp.train, flags))
 
 
 def _resume_plan(sp: Spec, run_dir: Path, input_shape, flags: dict) -> _Plan:
     """The checkpoint's run: its recorded input shape (unless the caller gives one) and options
     (the caller's change them)."""
-    from ..train import TrainConfig, load_resume
-
     ckpt = load_resume(run_dir)
     recorded = tuple(ckpt.meta.get("input_shape") or ())
     if input_shape is None and recorded:
@@ -107,13 +114,8 @@ def _resume_plan(sp: Spec, run_dir: Path, input_shape, flags: dict) -> _Plan:
     return _Plan(sp, config, ckpt)
 
 
-def _run(plan: _Plan, data: str, run_dir: Path, hooks, decode_progress) -> RunResult | None:
+def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks, decode_progress) -> RunResult | None:
     """Lower, check, load, train and test (the spec is lowered here, once)."""
-    from ..analysis.memory import check_memory
-    from ..ir import lower
-    from ..train import check_fits, finish, load_dataset
-    from ..train.torch_loop import make_trainer
-
     config, ckpt = plan.config, plan.checkpoint
     graph = lower(plan.spec)
     if ckpt is not None:
@@ -136,11 +138,8 @@ def _run(plan: _Plan, data: str, run_dir: Path, hooks, decode_progress) -> RunRe
     return finish(trainer)
 
 
-def _start(trainer, run_dir: Path, resumed: bool):
+def _start(trainer: Trainer, run_dir: Path, resumed: bool) -> RunStart:
     """The start record: how validation treats batch norm, and the rate warning."""
-    from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
-    from ..train.run import RunStart
-
     if not any(n.op == "batch_norm" for n in trainer.graph):
         return RunStart(trainer, run_dir, resumed)
     config = trainer.config
