@@ -114,7 +114,8 @@ def _resume_plan(sp: Spec, run_dir: Path, input_shape, flags: dict) -> _Plan:
     return _Plan(sp, config, ckpt)
 
 
-def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks, decode_progress) -> RunResult | None:
+def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks,
+         decode_progress) -> RunResult | None:
     """Lower, check, load, train and test (the spec is lowered here, once)."""
     config, ckpt = plan.config, plan.checkpoint
     graph = lower(plan.spec)
