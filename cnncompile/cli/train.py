@@ -134,9 +134,8 @@ def evaluate_cmd(
     result = evaluate_model(model, weights, data, split=split.value,
                             input_shape=input_shape_flag(input), classes=classes,
                             progress=DecodeProgress(), batch_size=batch_size, plots=out,
-                            provider=provider.value)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+                            provider=provider.value,
+                            notify=lambda note: print(f"note: {note}", file=sys.stderr))
     ev = result.evaluation
     if format is EvalFormat.json:
         typer.echo(json.dumps({"model": result.model, "data": result.data, "split": split.value,

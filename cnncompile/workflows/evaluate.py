@@ -62,7 +62,7 @@ class _Model:
 def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: str | Path, *,
                    split: str = "test", input_shape=None, classes: int | None = None,
                    progress=None, batch_size: int = 256, plots: str | Path | None = None,
-                   provider: str = "auto") -> EvaluateResult:
+                   provider: str = "auto", notify=None) -> EvaluateResult:
     """Accuracy per head, per-class figures and the confusion matrix of a trained model.
 
     Args:
@@ -77,6 +77,8 @@ def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: st
         batch_size: samples per forward pass.
         plots: a folder to write confusion.png and samples.png into.
         provider: for an ``.onnx`` model: auto, cpu or cuda.
+        notify: ``notify(note)`` as soon as the runtime has something to say about the model
+            (before the data set loads); the notes are also in the result.
 
     Raises:
         DataError: missing or mismatching weights, a regression model, an unknown split, or
@@ -91,6 +93,8 @@ def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: st
     onnx = not isinstance(spec, Spec) and Path(spec).suffix.lower() == ".onnx"
     model = _onnx_model(Path(spec), provider) if onnx else _engine_model(
         spec, weights, input_shape, classes)
+    if model.note and notify is not None:
+        notify(model.note)
     shown = str(spec.path or spec.name) if isinstance(spec, Spec) else str(spec)
     if model.output.kind == "regression":
         raise DataError(f"{shown}: evaluate reports classification figures; this model is a "
