@@ -49,7 +49,6 @@ class Display:
         self.last_report = 0.0  # training seconds at the last textbook report line
         self.epoch_t0 = 0.0
         self.epoch_samples0: int | None = None
-        self.trainer = None  # set by on_start
 
     def emit(self, event: str, **fields) -> None:
         typer.echo(json.dumps(_clean({"event": event, **fields})))
@@ -57,7 +56,6 @@ class Display:
     def on_start(self, start) -> None:
         """The run's header, then how validation treats batch norm (rich output) and the
         batch-norm rate warning (stderr)."""
-        self.trainer = start.trainer
         self.start(start.trainer, start.run_dir, start.resumed)
         if start.batch_norm_validation and self.fmt is LogFormat.rich:
             typer.echo(start.batch_norm_validation)
@@ -159,23 +157,22 @@ class Display:
 
     def end(self, result) -> None:
         """The test report of the finished run (a RunResult)."""
-        trainer = self.trainer
         acc = result.accuracy_text()
         if self.fmt is LogFormat.json:
-            self.emit("test", accuracy=result.accuracy, samples=len(trainer.data.test),
-                      batch_norm=getattr(result, "batch_norm", None),
+            self.emit("test", accuracy=result.accuracy, samples=result.test_samples,
+                      batch_norm=result.batch_norm,
                       seconds=round(result.seconds, 3), files=[str(f) for f in result.files])
         elif self.fmt is LogFormat.textbook:
-            typer.echo(f"Model {self.name} train ended in {int(trainer.elapsed)} secs:")
+            typer.echo(f"Model {self.name} train ended in {int(result.trained_seconds)} secs:")
             typer.echo(f"Model {self.name} test report: accuracy = {acc}, "
                        f"({int(result.seconds)} secs)")
         else:
             accs = result.accuracy
             shown = (f"{next(iter(accs.values())):.4f}" if len(accs) == 1
                      else ", ".join(f"{h} {a:.4f}" for h, a in accs.items()))
-            if getattr(result, "batch_norm", None):
+            if result.batch_norm:
                 typer.echo(result.batch_norm)
-            typer.echo(f"test accuracy {shown} on {plural(len(trainer.data.test), 'sample')} "
-                       f"(trained {trainer.elapsed / 60:.1f} min)")
-            names = [trainer.checkpoint_path.name, "metrics.csv", *(f.name for f in result.files)]
-            typer.echo(f"wrote {trainer.run_dir}/: {', '.join(names)}")
+            typer.echo(f"test accuracy {shown} on {plural(result.test_samples, 'sample')} "
+                       f"(trained {result.trained_seconds / 60:.1f} min)")
+            names = [result.checkpoint.name, "metrics.csv", *(f.name for f in result.files)]
+            typer.echo(f"wrote {result.run_dir}/: {', '.join(names)}")
