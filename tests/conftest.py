@@ -6,14 +6,19 @@ import gzip
 import importlib.util
 import struct
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
+
+# hypothesis keeps its examples and constants out of the checkout (default: ./.hypothesis)
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cnncompile-hypothesis")
 
 
 def _spec(text: str, name: str = "t.yaml", path=None):
