@@ -159,12 +159,35 @@ class TrainOption:
         return values.number(value, self.low, self.high, self.low_open, self.high_open)
 
 
+@dataclass(frozen=True)
+class OptimizerRule:
+    """What an optimiser keeps, per trainable parameter: the one record of its state size.
+
+    ``slots`` are the parameter-shaped float32 tensors carried from step to step (and saved in
+    a checkpoint as ``slot/param``) by both backends; ``step_count`` adds a scalar ``t`` per
+    parameter (Adam's bias correction). ``work_copies`` counts the parameter-sized buffers the
+    NumPy engine keeps beside them (Adam's flat gradient and step buffers), which the memory
+    estimate adds. The update rules themselves are ``backends/numpy/optim.py``'s.
+    """
+
+    name: str
+    slots: tuple[str, ...] = ()
+    step_count: bool = False
+    work_copies: int = 0
+
+
+OPTIMIZER_RULES: dict[str, OptimizerRule] = {r.name: r for r in (
+    OptimizerRule("adam", ("m", "v"), step_count=True, work_copies=2),
+    OptimizerRule("sgd"),
+    OptimizerRule("momentum", ("v",)),
+)}
+
 OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("epochs", int, 10, "Passes over the training set.", low=1),
     TrainOption("batch_size", int, 10, "Samples per minibatch step.", low=1),
     TrainOption("optimizer", str, "adam", "adam (beta1 0.9, beta2 0.999, epsilon 1e-8), sgd, "
                 "or momentum (ext): sgd with the `momentum` coefficient.",
-                choices=("adam", "sgd", "momentum")),
+                choices=tuple(OPTIMIZER_RULES)),
     TrainOption("learning_rate", float, 0.001, "The starting learning rate (lr_schedule may "
                 "lower it as training goes).", low=0.0, high=10.0, low_open=True, flag="--lr"),
     TrainOption("momentum", float, 0.9, "The momentum optimizer's velocity decay.",
@@ -213,7 +236,6 @@ OPTIONS: tuple[TrainOption, ...] = (
 OPTIONS_BY_NAME: dict[str, TrainOption] = {o.name: o for o in OPTIONS}
 SPEC_OPTIONS: dict[str, TrainOption] = {o.name: o for o in OPTIONS if o.in_spec}
 DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS}
-AUGMENTS: tuple[str, ...] = OPTIONS_BY_NAME["augment"].choices
 
 
 def markdown() -> str:

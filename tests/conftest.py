@@ -14,9 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from cnncompile.frontend import parse_spec
 from cnncompile.ir import lower
+
+# hypothesis keeps its examples and constants out of the checkout (default: ./.hypothesis)
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cnncompile-hypothesis")
 
 
 def pytest_configure(config):

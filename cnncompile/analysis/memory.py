@@ -18,11 +18,16 @@ from dataclasses import dataclass
 
 from ..errors import ResourceError
 from ..ir.graph import Graph
+from ..training_options import DEFAULTS, OPTIMIZER_RULES
 from .report import BYTES, analyze_graph
 
-# float32 copies of the trainable parameters each optimiser keeps (engine/optim.py): Adam its
-# two moments and two flat work buffers, momentum its velocity
-OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "adam": 4}
+
+def optimizer_copies(optimizer: str) -> int:
+    """Float32 copies of the trainable parameters ``optimizer`` keeps during training: its
+    state slots and the engine's work buffers (Adam: two moments and two flat buffers, 4;
+    momentum: its velocity, 1; sgd: 0), from the option table's one record of them."""
+    rule = OPTIMIZER_RULES[optimizer]
+    return len(rule.slots) + rule.work_copies
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def _size(n: int) -> str:
 
 
 def estimate_memory(graph: Graph, batch: int, training: bool = False,
-                    optimizer: str = "adam") -> MemoryEstimate:
+                    optimizer: str = DEFAULTS["optimizer"]) -> MemoryEstimate:
     """The bytes a forward pass or a training step of ``batch`` samples needs (a lower bound).
 
     Args:
@@ -89,7 +94,7 @@ def estimate_memory(graph: Graph, batch: int, training: bool = False,
     # backward holds one node's incoming gradient and the one it passes on at the same time
     largest = max(math.prod(n.shape) for n in graph) * batch * BYTES
     return MemoryEstimate(batch, True, graph.input_shape, totals.param_bytes, trainable,
-                          OPTIMIZER_COPIES.get(optimizer, 0) * trainable,
+                          optimizer_copies(optimizer) * trainable,
                           totals.activation_bytes + 2 * largest)
 
 
@@ -149,7 +154,8 @@ def input_estimate(input_shape: tuple[int, ...], batch: int, copies: int = 1) ->
     return MemoryEstimate(batch, False, tuple(input_shape), 0, 0, 0, size)
 
 
-def check_memory(graph: Graph, batch: int, training: bool = False, optimizer: str = "adam",
+def check_memory(graph: Graph, batch: int, training: bool = False,
+                 optimizer: str = DEFAULTS["optimizer"],
                  purpose: str = "this step", hint: str = "",
                  available: int | None = None) -> MemoryEstimate:
     """Refuse a step the machine cannot hold, before anything is allocated.

@@ -88,15 +88,21 @@ spec_options = SimpleNamespace(
 )
 
 
+def input_shape_flag(input: Optional[str]) -> tuple[int, ...] | None:
+    """The shape ``--input H,W,C`` gives (None without the flag); errors name the flag."""
+    from ..errors import Location
+    from ..frontend import parse_input_shape
+
+    return parse_input_shape(input, Location(path="--input")) if input else None
+
+
 def load_spec_cli(spec: Path, input: Optional[str], classes: Optional[int]):
     """Load a spec, applying --input/--classes overrides."""
-    from ..errors import Location
-    from ..frontend import OutputSpec, load_spec, parse_input_shape
+    from ..frontend import OutputSpec, load_spec
     from ..frontend.spec import Head
 
-    shape = parse_input_shape(input, Location(path="--input")) if input else None
     output = OutputSpec("classes", (Head("output", classes),)) if classes else None
-    return load_spec(spec, shape, output)
+    return load_spec(spec, input_shape_flag(input), output)
 
 
 def load_graph(spec: Path, input: Optional[str] = None, classes: Optional[int] = None):

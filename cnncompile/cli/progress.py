@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -36,10 +37,11 @@ def _joined(accuracy: dict[str, float]) -> str:
 class Display:
     """Progress and report lines for one log format; it implements the loop's TrainHooks."""
 
-    def __init__(self, fmt: LogFormat, name: str, report: int):
+    def __init__(self, fmt: LogFormat):
         from rich.console import Console
 
-        self.fmt, self.name, self.report = fmt, name, report
+        self.fmt = fmt
+        self.name, self.report = "", 1  # the model's name and the report interval: start()
         self.epochs = 0  # the run's last epoch, always reported; set by start()
         self.console = Console(highlight=False, soft_wrap=True)
         self.progress = None
@@ -51,8 +53,19 @@ class Display:
     def emit(self, event: str, **fields) -> None:
         typer.echo(json.dumps(_clean({"event": event, **fields})))
 
+    def on_start(self, start) -> None:
+        """The run's header, then how validation treats batch norm (rich output) and the
+        batch-norm rate warning (stderr)."""
+        self.start(start.trainer, start.run_dir, start.resumed)
+        if start.batch_norm_validation and self.fmt is LogFormat.rich:
+            typer.echo(start.batch_norm_validation)
+        if start.rate_warning:
+            print(f"warning: {start.rate_warning}: the model will evaluate poorly; set `bn: "
+                  "{exp_ratio: ...}` on B actions or --bn-recalibrate on", file=sys.stderr)
+
     def start(self, trainer, run_dir: Path, resumed: bool) -> None:
         cfg, g = trainer.config, trainer.graph
+        self.name, self.report = g.name, cfg.report
         self.last_report = trainer.elapsed
         self.epochs = cfg.epochs
         params = sum(p.size for p in g.params() if p.trainable)
@@ -142,23 +155,24 @@ class Display:
         if self.console.is_terminal:
             self.console.show_cursor(True)
 
-    def end(self, trainer, result) -> None:
+    def end(self, result) -> None:
+        """The test report of the finished run (a RunResult)."""
         acc = result.accuracy_text()
         if self.fmt is LogFormat.json:
-            self.emit("test", accuracy=result.accuracy, samples=len(trainer.data.test),
-                      batch_norm=getattr(result, "batch_norm", None),
+            self.emit("test", accuracy=result.accuracy, samples=result.test_samples,
+                      batch_norm=result.batch_norm,
                       seconds=round(result.seconds, 3), files=[str(f) for f in result.files])
         elif self.fmt is LogFormat.textbook:
-            typer.echo(f"Model {self.name} train ended in {int(trainer.elapsed)} secs:")
+            typer.echo(f"Model {self.name} train ended in {int(result.trained_seconds)} secs:")
             typer.echo(f"Model {self.name} test report: accuracy = {acc}, "
                        f"({int(result.seconds)} secs)")
         else:
             accs = result.accuracy
             shown = (f"{next(iter(accs.values())):.4f}" if len(accs) == 1
                      else ", ".join(f"{h} {a:.4f}" for h, a in accs.items()))
-            if getattr(result, "batch_norm", None):
+            if result.batch_norm:
                 typer.echo(result.batch_norm)
-            typer.echo(f"test accuracy {shown} on {plural(len(trainer.data.test), 'sample')} "
-                       f"(trained {trainer.elapsed / 60:.1f} min)")
-            names = [trainer.checkpoint_path.name, "metrics.csv", *(f.name for f in result.files)]
-            typer.echo(f"wrote {trainer.run_dir}/: {', '.join(names)}")
+            typer.echo(f"test accuracy {shown} on {plural(result.test_samples, 'sample')} "
+                       f"(trained {result.trained_seconds / 60:.1f} min)")
+            names = [result.checkpoint.name, "metrics.csv", *(f.name for f in result.files)]
+            typer.echo(f"wrote {result.run_dir}/: {', '.join(names)}")

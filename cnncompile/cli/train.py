@@ -11,34 +11,24 @@ from typing import Optional
 import typer
 
 from ..wording import plural
+from ..workflows.evaluate import SPLITS
 from .app import command
-from .common import Provider, spec_options, with_train_options
+from .common import (
+    Provider,
+    choice_enum,
+    input_shape_flag,
+    spec_options,
+    with_train_options,
+)
 from .progress import Display, LogFormat
 from .runtime import DecodeProgress
 
-
-class Split(str, Enum):
-    """--split choices: the parts of a data set's split."""
-
-    test = "test"
-    validation = "validation"
-    train = "train"
+Split = choice_enum("Split", SPLITS, "--split choices: the parts of a data set's split.")
 
 
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
-
-
-def _spec_for_checkpoint(spec: Path, input: Optional[str], classes: Optional[int], ckpt):
-    """The spec, at the input shape the checkpoint was trained with unless --input says."""
-    from .common import load_spec_cli
-
-    sp = load_spec_cli(spec, input, classes)
-    recorded = tuple(ckpt.meta.get("input_shape") or ())
-    if input is None and recorded and recorded != sp.input_shape:
-        sp = load_spec_cli(spec, ",".join(map(str, recorded)), classes)
-    return sp
 
 
 @command("train")
@@ -73,108 +63,22 @@ def train(
     Example: `cnncompile train exported/fmnist_small.yaml --data fashion-mnist --epochs 2 --out
     runs/quickstart`
     """
-    from ..errors import DataError, OptionError
-    from ..ir import lower
-    from ..train import (
-        TrainConfig,
-        TrainingInterrupted,
-        check_fits,
-        choose_run_dir,
-        finish,
-        load_dataset,
-        load_resume,
-    )
-    from ..train.run import clear_run
-    from ..train.torch_loop import make_trainer
-    from .common import load_spec_cli
+    from ..train import TrainingInterrupted
+    from ..workflows.train import train_model
 
-    flags = options  # every training option's flag value, None when not given
-    name = load_spec_cli(spec, input, classes).name
-    if resume and overwrite:
-        raise DataError("--resume continues a run and --overwrite replaces it: give one")
-    # lock=True: the folder is writable, and ours alone until the command ends
-    run_dir = choose_run_dir(name, out, resume, overwrite=overwrite, lock=True)
-    if overwrite:
-        clear_run(run_dir)
-    ckpt = None
-    if resume:
-        ckpt = load_resume(run_dir)
-        sp = _spec_for_checkpoint(spec, input, classes, ckpt)
-        graph = lower(sp)
-        check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"))
-        try:
-            config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
-        except OptionError as e:  # a record the option table no longer accepts
-            raise DataError(f"{run_dir / 'checkpoint.npz'}: its recorded {e}") from None
-    else:
-        sp = load_spec_cli(spec, input, classes)
-        graph = lower(sp)
-        config = TrainConfig.from_sources(sp.train, flags)
-    from ..analysis.memory import check_memory  # a model, then a step, too big: refused
-    check_memory(graph, 0, True, config.optimizer, "training")
-    dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
-                           limit=config.limit, progress=DecodeProgress())
-    check_memory(graph, min(config.batch_size, len(dataset.train)), True, config.optimizer,
-                 "training", "lower --batch-size")
-    display = Display(log_format, sp.name, config.report)
-    trainer = make_trainer(sp, graph, dataset, config, run_dir, hooks=display, resume=ckpt,
-                           source=data)
-    if not trainer.engine.writes:  # a torchrun worker other than rank 0: rank 0 reports
-        try:
-            trainer.fit()
-        finally:
-            trainer.engine.close()
-        return
-    display.start(trainer, run_dir, resumed=ckpt is not None)
-    _batch_norm_notes(graph, config, trainer.steps_per_epoch(), log_format)
+    display = Display(log_format)
     try:
-        try:
-            trainer.fit()
-        finally:
-            trainer.engine.close()  # the worker processes end; rank 0 tests and writes
-        result = finish(trainer)
+        result = train_model(spec, data, out, resume=resume, overwrite=overwrite,
+                             input_shape=input_shape_flag(input), classes=classes,
+                             options=options, hooks=display, decode_progress=DecodeProgress())
     except TrainingInterrupted as e:
         display.stop()
         print(e, file=sys.stderr)
         raise typer.Exit(e.exit_code) from None
     finally:
         display.stop()
-    display.end(trainer, result)
-
-
-def _batch_norm_notes(graph, config, steps_per_epoch: int, log_format) -> None:
-    """How validation treats batch norm (rich output) and the rate warning (stderr)."""
-    from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
-
-    if not any(n.op == "batch_norm" for n in graph):
-        return
-    if log_format is LogFormat.rich:
-        typer.echo(f"batch norm: validation uses statistics recalibrated on up to "
-                   f"{VALIDATION_SAMPLES:,} training samples; the model's are recalibrated "
-                   "after training" if config.bn_recalibrate else
-                   "batch norm: validation and test use the running averages (textbook)")
-    warning = None if config.bn_recalibrate else rate_warning(
-        graph, config.epochs * steps_per_epoch)
-    if warning:  # with recalibration the running averages are replaced, whatever their rate
-        then = ("the model will evaluate poorly; set `bn: {exp_ratio: ...}` on B actions "
-                "or --bn-recalibrate on")
-        print(f"warning: {warning}: {then}", file=sys.stderr)
-
-
-def _onnx_model(path: Path, provider: str = "auto"):
-    """(predictor, input shape, OutputSpec, title) of an exported model, via the runtime."""
-    from ..deploy import quantization_label
-    from ..frontend.spec import Head, OutputSpec
-    from ..runtime import OnnxModel
-
-    model = OnnxModel(path, provider=provider)
-    if model.note:
-        print(f"note: {model.note}", file=sys.stderr)
-    heads = tuple(Head(name, size, tuple(labels) if labels else None)
-                  for name, size, labels in model.heads)
-    quantized = quantization_label(model.metadata)
-    title = model.name + (f" [{quantized}]" if quantized else "")
-    return model.predict, model.input_shape, OutputSpec(model.kind, heads), title
+    if result is not None:  # None: a torchrun worker other than rank 0, which reports
+        display.end(result)
 
 
 def _eval_table(ev, title: str) -> str:
@@ -225,47 +129,20 @@ def evaluate_cmd(
     Example: `cnncompile evaluate exported/fmnist_small.yaml --weights runs/quickstart --data
     fashion-mnist`
     """
-    import numpy as np
+    from ..workflows.evaluate import evaluate_model
 
-    from ..errors import DataError
-    from ..ir import lower
-    from ..train import (
-        check_fits,
-        engine_predictor,
-        evaluate,
-        load_dataset,
-        read_checkpoint,
-        write_plots,
-    )
-
-    if model.suffix.lower() == ".onnx":
-        predict, shape, output, title = _onnx_model(model, provider.value)
-        validation = None
-    else:
-        if weights is None:
-            raise DataError(f"{model}: evaluating a spec needs --weights CHECKPOINT (e.g. "
-                            "runs/NAME/checkpoint.npz)")
-        ckpt = read_checkpoint(weights)  # a run folder stands for its checkpoint.npz
-        graph = lower(_spec_for_checkpoint(model, input, classes, ckpt))
-        check_fits(graph, ckpt, str(ckpt.path))
-        params = {k: np.asarray(v, np.float32) for k, v in ckpt.params.items()}
-        predict, shape, output, title = (engine_predictor(graph, params), graph.input_shape,
-                                         graph.heads, graph.name)
-        validation = (ckpt.meta.get("config") or {}).get("validation")
-    if output.kind == "regression":
-        raise DataError(f"{model}: evaluate reports classification figures; this model is a "
-                        "regression (its `train` report gives the textbook's accuracy)")
-    ds = load_dataset(data, shape, output, validation=validation, progress=DecodeProgress(),
-                      model=str(model) if model.suffix.lower() == ".onnx" else None)
-    part = {Split.test: ds.test, Split.validation: ds.val, Split.train: ds.train}[split]
-    ev = evaluate(predict, part, [h.name for h in output.heads], ds.names, batch_size)
-    files = write_plots(out, title, [], ev, part) if out is not None else []
+    result = evaluate_model(model, weights, data, split=split.value,
+                            input_shape=input_shape_flag(input), classes=classes,
+                            progress=DecodeProgress(), batch_size=batch_size, plots=out,
+                            provider=provider.value,
+                            notify=lambda note: print(f"note: {note}", file=sys.stderr))
+    ev = result.evaluation
     if format is EvalFormat.json:
-        typer.echo(json.dumps({"model": str(model), "data": ds.source, "split": split.value,
-                               **ev.to_json(), "files": [str(f) for f in files]}))
+        typer.echo(json.dumps({"model": result.model, "data": result.data, "split": split.value,
+                               **ev.to_json(), "files": [str(f) for f in result.files]}))
     else:
-        typer.echo(_eval_table(ev, f"{title} on {ds.source} ({split.value}, "
+        typer.echo(_eval_table(ev, f"{result.title} on {result.data} ({split.value}, "
                                    f"{plural(ev.samples, 'sample')})"),
                    nl=False)
-        if files:
-            typer.echo("wrote " + ", ".join(map(str, files)))
+        if result.files:
+            typer.echo("wrote " + ", ".join(map(str, result.files)))

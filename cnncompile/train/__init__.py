@@ -1,6 +1,7 @@
 """Training: data sets, the loop, checkpoints, metrics, plots and evaluation.
 
-Everything ``cnncompile train`` and ``cnncompile evaluate`` do is reachable from here::
+The workflows (``cnncompile.workflows.train.train_model``, ``...evaluate.evaluate_model``) put
+these together as ``cnncompile train`` and ``cnncompile evaluate`` do; the parts, by hand::
 
     spec = load_spec("specs/fashion_mnist/fmnist_small.yaml")
     graph = lower(spec)

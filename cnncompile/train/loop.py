@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,9 +35,13 @@ from ..artifacts.files import Terminated, check_writable_dir
 from ..data.datasets import Dataset
 from ..errors import CnnCompileError, DataError
 from ..evaluation.metrics import accuracy_columns, history_row, write_metrics_csv
+from ..training_options import OPTIMIZER_RULES
 from .augment import augment, check_augment
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from .run import RunStart
 
 CHECKPOINT = "checkpoint.npz"
 EVAL_BATCH = 500
@@ -72,7 +77,13 @@ class StepInfo:
 
 
 class TrainHooks:
-    """Callbacks of the loop; the CLI's progress display subclasses this. All are optional."""
+    """Callbacks of the loop; the CLI's progress display subclasses this. All are optional.
+
+    ``on_start`` is the training workflow's (``workflows/train.py``): it is called once the
+    trainer exists, before the first step, with a :class:`~cnncompile.train.run.RunStart`.
+    """
+
+    def on_start(self, start: RunStart) -> None: ...
 
     def on_epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
 
@@ -241,7 +252,7 @@ class Trainer:
     def checkpoint_bytes(self) -> int:
         """About twice a checkpoint's size (it and its temporary copy): params, optimiser, order."""
         params = sum(4 * int(np.prod(p.shape)) for p in self.graph.params())
-        slots = {"sgd": 0, "momentum": 1}.get(self.config.optimizer, 2)
+        slots = len(OPTIMIZER_RULES[self.config.optimizer].slots)  # what a checkpoint saves
         return 2 * (params * (1 + slots) + 8 * len(self.data.train)) + (1 << 20)
 
     def _run_epoch(self, signals: _DeferredSignals) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,18 +39,40 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
         DataError: ``--out`` holds a run but ``--resume`` is missing, there is nothing to
             resume, the folder cannot be written or another run holds it.
     """
+    return _choose_run_dir(name, out, resume, root, overwrite, lock)[0]
+
+
+@contextmanager
+def claimed_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_ROOT,
+                    overwrite: bool = False) -> Iterator[Path]:
+    """:func:`choose_run_dir` with ``lock``, the folder released when the block ends (so a
+    library caller can resume the run it just trained)."""
+    run_dir, held = _choose_run_dir(name, out, resume, root, overwrite, lock=True)
+    try:
+        yield run_dir
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _choose_run_dir(name: str, out: Path | None, resume: bool, root: Path, overwrite: bool,
+                    lock: bool) -> tuple[Path, RunLock | None]:
+    """The run folder and, with ``lock``, the lock that holds it (see choose_run_dir)."""
+    held = None
     if out is not None:
         if lock and out.is_dir():
-            open_run_dir(out)
+            held = open_run_dir(out)
         has = (out / CHECKPOINT).exists()
         if resume and not has:
+            _release(held)
             raise DataError(f"--resume: {out} holds no {CHECKPOINT} to continue")
         if not resume and has and not overwrite:
+            _release(held)
             raise DataError(f"{out} already holds a run: add --resume to continue it, "
                             "--overwrite to replace it, or give another --out")
         if lock and not out.is_dir():
-            open_run_dir(out)
-        return out
+            held = open_run_dir(out)
+        return out, held
     candidates = [root / name] + [root / f"{name}-{k}" for k in range(2, 1000)]
     taken = [d for d in candidates if (d / CHECKPOINT).exists()]
     if resume:
@@ -56,18 +80,20 @@ def choose_run_dir(name: str, out: Path | None, resume: bool, root: Path = RUNS_
             raise DataError(f"--resume: no run of {name!r} under {root}/ (looked for "
                             f"{root / name}/{CHECKPOINT})")
         chosen = taken[-1]
-        if lock:
-            open_run_dir(chosen)
-        return chosen
+        return chosen, open_run_dir(chosen) if lock else None
     for chosen in (d for d in candidates if not (d / CHECKPOINT).exists()):
         if not lock:
-            return chosen
+            return chosen, None
         try:
-            open_run_dir(chosen)
-            return chosen
+            return chosen, open_run_dir(chosen)
         except FolderInUse:  # a new run in progress there: take the next name
             continue
     raise DataError(f"no free run folder under {root}/ for {name!r}; give --out")
+
+
+def _release(held: RunLock | None) -> None:
+    if held is not None:
+        held.release()
 
 
 def open_run_dir(run_dir: Path) -> RunLock:
@@ -102,6 +128,22 @@ def load_resume(run_dir: Path) -> Checkpoint:
     return ckpt
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """What a display shows as training starts (:meth:`TrainHooks.on_start`).
+
+    ``batch_norm_validation`` says how validation treats batch norm (None: the model has
+    none); ``rate_warning`` is the batch-norm rate warning, when the running averages are kept
+    and cannot forget their start in the run's steps.
+    """
+
+    trainer: Trainer
+    run_dir: Path
+    resumed: bool
+    batch_norm_validation: str | None = None
+    rate_warning: str | None = None
+
+
 @dataclass
 class RunResult:
     """The test figures of a finished run and the files written for it."""
@@ -111,6 +153,10 @@ class RunResult:
     seconds: float
     files: list[Path] = field(default_factory=list)
     batch_norm: str | None = None  # what happened to the batch-norm statistics, for the output
+    run_dir: Path | None = None
+    checkpoint: Path | None = None  # the run's checkpoint.npz (weights for evaluate, export)
+    test_samples: int = 0
+    trained_seconds: float = 0.0  # training time of the whole run, resumed parts included
 
     def accuracy_text(self) -> str:
         return "+".join(f"{a:.3f}" for a in self.accuracy.values())
@@ -145,7 +191,8 @@ def finish(trainer: Trainer) -> RunResult:
             f"{signal_word(signum)} during the final test: {trainer.checkpoint_path} holds the "
             f"trained weights (epoch {trainer.epoch}); --resume runs the test again",
             trainer.checkpoint_path, signum) from None
-    return RunResult(accuracy, ev, seconds, files, bn_note)
+    return RunResult(accuracy, ev, seconds, files, bn_note, run_dir, trainer.checkpoint_path,
+                     len(data.test), trainer.elapsed)
 
 
 def recalibrate_after_training(trainer: Trainer) -> tuple[str | None, dict | None]:

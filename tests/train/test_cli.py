@@ -113,8 +113,7 @@ def test_mismatching_checkpoint_and_bad_data_are_one_line_errors(toy, tmp_path, 
     assert r.output.strip().splitlines() == [
         f"error: {run / 'checkpoint.npz'}: parameter `conv.kernel` has the wrong shape. "
         "Received: shape=[3, 3, 1, 4], expected [3, 3, 1, 6]"]
-    monkeypatch.chdir(tmp_path)  # the default --out, runs/toy, is relative: not in the checkout
-    r = cli("train", spec, "--data", tmp_path / "nothing")
+    r = cli("train", spec, "--data", tmp_path / "nothing", "--out", tmp_path / "run2")
     assert r.exit_code == 2 and "no such file or folder" in r.output
 
 

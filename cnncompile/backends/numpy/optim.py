@@ -5,6 +5,11 @@ chosen optimiser's step direction ``d``. For conv kernels and dense weights only
 in ``.kernel`` / ``.weight``), ``l2 * w + l1 * sign(w)`` is then added to ``d``; the update is
 ``w -= lr * d``. Adam (beta1 0.9, beta2 0.999, eps 1e-8 added after the square root) keeps its
 bias-correction step count per parameter, as the textbook does.
+
+The update rules below (:func:`apply_step`, :func:`momentum_direction`,
+:func:`adam_direction`) work on NumPy arrays and torch tensors alike, so the torch backend
+(``backends/torch/optim.py``) runs the same ones; what each optimiser keeps per parameter is
+its entry in the option table's :data:`~cnncompile.training_options.OPTIMIZER_RULES`.
 """
 
 from __future__ import annotations
@@ -12,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
+from ...training_options import OPTIMIZER_RULES
 
 
 def decays(name: str) -> bool:
@@ -32,6 +36,32 @@ def apply_step(name: str, w, d, lr: float, l1: float, l2: float, sign) -> None:
             d += l1 * sign(w)
     d *= lr
     w -= d
+
+
+def momentum_direction(v, g, momentum: float) -> None:
+    """Heavy-ball momentum as PyTorch defines it, in place: ``v = mu * v + g`` (the direction)."""
+    v *= momentum
+    v += g
+
+
+def adam_direction(m, v, g, d, c1, c2, beta1: float, beta2: float, eps: float, xp) -> None:
+    """Adam's direction into ``d``, moments updated in place; ``xp`` is numpy or torch.
+
+    ``m += (1 - b1)(g - m)``, ``v += (1 - b2)(g^2 - v)``, ``d = m c1 / (sqrt(v) c2 + eps)``
+    with the bias corrections ``c1 = 1 / (1 - b1^t)`` and ``c2 = 1 / sqrt(1 - b2^t)``.
+    """
+    xp.subtract(g, m, out=d)
+    d *= 1 - beta1
+    m += d
+    xp.multiply(g, g, out=d)
+    d -= v
+    d *= 1 - beta2
+    v += d
+    xp.sqrt(v, out=d)
+    d *= c2
+    d += eps
+    xp.divide(m, d, out=d)
+    d *= c1
 
 
 class Optimizer:
@@ -94,10 +124,8 @@ class Momentum(Optimizer):
         s = self.state.setdefault(name, {})
         if "v" not in s:
             s["v"] = np.zeros_like(g)
-        v = s["v"]
-        v *= self.momentum
-        v += g
-        return v.copy()
+        momentum_direction(s["v"], g, self.momentum)
+        return s["v"].copy()
 
 
 class Adam(Optimizer):
@@ -123,12 +151,13 @@ class Adam(Optimizer):
         dtype = np.result_type(*grads.values())
         if layout != self._layout or self._flat["g"].dtype != dtype:
             total = sum(g.size for g in grads.values())
-            flat = {k: np.zeros(total, dtype) for k in ("m", "v", "g", "d")}
+            slots = OPTIMIZER_RULES[self.kind].slots  # and the two work buffers g and d
+            flat = {k: np.zeros(total, dtype) for k in (*slots, "g", "d")}
             off = 0
             for name, shape in layout:
                 size = int(np.prod(shape))
                 s = self.state.setdefault(name, {})
-                for k in ("m", "v"):
+                for k in slots:
                     if k in s:
                         flat[k][off:off + size] = s[k].reshape(-1)
                     s[k] = flat[k][off:off + size].reshape(shape)
@@ -157,35 +186,22 @@ class Adam(Optimizer):
             return
         g = self._gather(grads)
         c1, c2 = self._corrections(grads)
-        m, v, d = self._flat["m"], self._flat["v"], self._flat["d"]
-        np.subtract(g, m, out=d)  # m += (1 - b1)(g - m)
-        d *= 1 - self.beta1
-        m += d
-        np.multiply(g, g, out=d)  # v += (1 - b2)(g^2 - v)
-        d -= v
-        d *= 1 - self.beta2
-        v += d
-        np.sqrt(v, out=d)  # d = (m c1) / (sqrt(v) c2 + eps), then scaled by lr
-        d *= c2
-        d += self.eps
-        np.divide(m, d, out=d)
-        d *= c1
+        d = self._flat["d"]
+        adam_direction(self._flat["m"], self._flat["v"], g, d, c1, c2, self.beta1, self.beta2,
+                       self.eps, np)
         off = 0
         for name, gi in grads.items():
-            w = params[name]
             di = d[off:off + gi.size].reshape(gi.shape)
             off += gi.size
-            if decays(name):
-                if self.l2:
-                    di += self.l2 * w
-                if self.l1:
-                    di += self.l1 * np.sign(w)
-            di *= self.lr
-            w -= di
+            apply_step(name, params[name], di, self.lr, self.l1, self.l2, np.sign)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         super().load_state_dict(state)
         self._layout = []  # rebuild the flat moments from the loaded ones at the next step
+
+
+# the implementation of each optimiser the option table names (a test checks the two agree)
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {c.kind: c for c in (SGD, Momentum, Adam)}
 
 
 def make_optimizer(name: str, lr: float = 0.001, l1: float = 0.0, l2: float = 0.0,
@@ -197,8 +213,7 @@ def make_optimizer(name: str, lr: float = 0.001, l1: float = 0.0, l2: float = 0.
     >>> opt.step(w, {"d.weight": np.array([1.0, -1.0], np.float32)}); w["d.weight"].tolist()
     [0.5, 1.5]
     """
-    classes = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
-    if name not in classes:
+    if name not in OPTIMIZER_RULES:
         raise DataError(f"unknown optimizer. Received: optimizer={name!r}, expected one of "
-                        f"{', '.join(OPTIMIZERS)}")
-    return classes[name](lr, l1, l2, **options)
+                        f"{', '.join(OPTIMIZER_RULES)}")
+    return OPTIMIZER_CLASSES[name](lr, l1, l2, **options)

@@ -12,9 +12,10 @@ import numpy as np
 
 from ...errors import DataError
 from ...ir.graph import Graph, Param
+from ...training_options import OPTIONS_BY_NAME
 
 TEXTBOOK_STD = 0.030
-INITS = ("normal", "he")
+INITS = OPTIONS_BY_NAME["init"].choices  # the option table holds the list
 
 
 def _fan_in(p: Param) -> int:

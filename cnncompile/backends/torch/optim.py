@@ -2,8 +2,9 @@
 
 ``torch.optim.Adam`` is not used: its weight decay is coupled (added to the gradient), while the
 textbook adds ``l2 * w + l1 * sign(w)`` to the *step direction* of kernels and weights only.
-The operations below follow the engine's line by line (per-parameter Adam step counts, eps
-added after the square root), and :meth:`TorchOptimizer.state_dict` returns exactly the
+The update rules are the engine's own functions, run on tensors (per-parameter Adam step
+counts, eps added after the square root), the state each optimiser keeps is the option table's
+``OPTIMIZER_RULES`` entry, and :meth:`TorchOptimizer.state_dict` returns exactly the
 engine's ``slot/param`` arrays in IR layouts, so a checkpoint's optimiser state resumes on
 either backend.
 """
@@ -17,7 +18,8 @@ import torch
 
 from ...errors import DataError
 from ...ir.layout import from_out_first, to_out_first
-from ..numpy.optim import OPTIMIZERS, apply_step
+from ...training_options import OPTIMIZER_RULES
+from ..numpy.optim import adam_direction, apply_step, momentum_direction
 
 
 class TorchOptimizer:
@@ -30,10 +32,7 @@ class TorchOptimizer:
     def __init__(self, kind: str, params: list[tuple[str, torch.nn.Parameter]], lr: float,
                  l1: float = 0.0, l2: float = 0.0, momentum: float = 0.9, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8):
-        if kind not in OPTIMIZERS:
-            raise DataError(f"unknown optimizer. Received: optimizer={kind!r}, expected one of "
-                            f"{', '.join(OPTIMIZERS)}")
-        self.kind, self.params = kind, list(params)
+        self.kind, self.rule, self.params = kind, OPTIMIZER_RULES[kind], list(params)
         self.params_by_name = dict(self.params)  # GraphModule's: each knows its ``ir_layout``
         self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
         self.momentum, self.beta1, self.beta2, self.eps = momentum, beta1, beta2, eps
@@ -43,9 +42,7 @@ class TorchOptimizer:
     def like(cls, engine_optimizer, params) -> TorchOptimizer:
         """The torch twin of an engine optimiser: same kind, options and (loaded) state."""
         o = engine_optimizer
-        extra = {"momentum": o.momentum} if o.kind == "momentum" else {}
-        if o.kind == "adam":
-            extra = {"beta1": o.beta1, "beta2": o.beta2, "eps": o.eps}
+        extra = {k: getattr(o, k) for k in ("momentum", "beta1", "beta2", "eps") if hasattr(o, k)}
         opt = cls(o.kind, params, o.lr, o.l1, o.l2, **extra)
         if o.state:
             opt.load_state_dict(o.state_dict())
@@ -63,33 +60,20 @@ class TorchOptimizer:
             apply_step(name, w, self._direction(name, g), self.lr, self.l1, self.l2, torch.sign)
 
     def _direction(self, name: str, g: torch.Tensor) -> torch.Tensor:
-        if self.kind == "sgd":
+        if not self.rule.slots:  # sgd
             return g.clone()
         s = self.state.setdefault(name, {})
-        for slot in ("v",) if self.kind == "momentum" else ("m", "v"):
+        for slot in self.rule.slots:
             if slot not in s:  # (setdefault would build the zeros on every step)
                 s[slot] = torch.zeros_like(g)
-        if self.kind == "momentum":
-            v = s["v"]
-            v *= self.momentum
-            v += g
-            return v.clone()
-        m, v = s["m"], s["v"]
+        if not self.rule.step_count:  # momentum
+            momentum_direction(s["v"], g, self.momentum)
+            return s["v"].clone()
         s["t"] = s.get("t", 0) + 1
         c1 = 1 / (1 - self.beta1 ** s["t"])
         c2 = 1 / math.sqrt(1 - self.beta2 ** s["t"])
-        d = g - m  # m += (1 - b1)(g - m)
-        d *= 1 - self.beta1
-        m += d
-        torch.mul(g, g, out=d)  # v += (1 - b2)(g^2 - v)
-        d -= v
-        d *= 1 - self.beta2
-        v += d
-        torch.sqrt(v, out=d)  # (m c1) / (sqrt(v) c2 + eps)
-        d *= c2
-        d += self.eps
-        torch.div(m, d, out=d)
-        d *= c1
+        d = torch.empty_like(g)
+        adam_direction(s["m"], s["v"], g, d, c1, c2, self.beta1, self.beta2, self.eps, torch)
         return d
 
     def state_dict(self) -> dict[str, np.ndarray]:
