@@ -9,6 +9,7 @@ import pytest
 from cnncompile.analysis.memory import estimate_memory
 from cnncompile.analysis.report import analyze_graph
 from cnncompile.backends.numpy.optim import OPTIMIZER_CLASSES, make_optimizer
+from cnncompile.ir.layout import to_out_first
 from cnncompile.training_options import OPTIMIZER_RULES, OPTIONS_BY_NAME
 
 
@@ -53,9 +54,12 @@ def test_the_torch_backend_keeps_the_same_state(kind):
     grads = _grads(rng)
     engine = make_optimizer(kind, lr=0.01)
     engine.step({k: np.zeros_like(g) for k, g in grads.items()}, grads)
-    params = [(k, torch.nn.Parameter(torch.zeros(g.shape))) for k, g in grads.items()]
-    for (_, p), g in zip(params, grads.values(), strict=True):
-        p.grad = torch.from_numpy(g)
+    params = []
+    for k, g in grads.items():  # as GraphModule registers them: out-first, knowing their layout
+        layout = "HWIO" if k.endswith(".kernel") else "C"
+        p = torch.nn.Parameter(torch.zeros(to_out_first(layout, g).shape))
+        p.grad, p.ir_layout = torch.from_numpy(np.ascontiguousarray(to_out_first(layout, g))), layout
+        params.append((k, p))
     opt = TorchOptimizer(kind, params, lr=0.01)
     opt.step()
     assert _slots(opt.state_dict()) == _slots(engine.state_dict())
