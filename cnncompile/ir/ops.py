@@ -52,6 +52,9 @@ class ConvAttrs:
     cout: int
     groups: int = 1
     bias: bool = True
+    # an activation applied to the output in the same step (set by the fuse_activation pass;
+    # lowering never sets it)
+    activation: str | None = None
 
     @property
     def kernel(self) -> tuple[int, int]:
