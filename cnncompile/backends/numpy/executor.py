@@ -53,6 +53,8 @@ class Executor:
 
     ``threads`` (default: every CPU this process may use) is the size of the work pool that
     big operations are shared out to; BLAS runs single-threaded inside the engine's calls.
+    ``fuse_activations=False`` runs the graph as given, every activation a kernel of its own
+    (a reference for the fusion pass's tests; the numbers are the same either way).
 
     >>> import numpy as np
     >>> from cnncompile.frontend import parse_spec
@@ -65,7 +67,8 @@ class Executor:
     (4, 3)
     """
 
-    def __init__(self, graph: Graph, dtype=np.float32, threads: int | None = None):
+    def __init__(self, graph: Graph, dtype=np.float32, threads: int | None = None,
+                 fuse_activations: bool = True):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         self.pool = pool(threads or default_threads())
@@ -80,7 +83,7 @@ class Executor:
         for n in graph:
             self.requires_grad[n.name] = any(p.trainable for p in n.params) or any(
                 self.requires_grad[i] for i in n.inputs)
-        fused = Plan.of(fuse_activation(graph).graph)
+        fused = Plan.of(fuse_activation(graph).graph if fuse_activations else graph)
         # convs the pipeline gave an activation: asking for one's output unfuses it
         self._fused = frozenset(n.name for n in fused.graph if n.op == "conv"
                                 and n.attrs.activation != graph[n.name].attrs.activation)
