@@ -10,8 +10,8 @@ from cnncompile.ir.passes import fold_batch_norm, run_passes
 from cnncompile.ir.passes.fold_batch_norm import foldable_pairs
 
 
-def test_every_spec_computes_the_same_after_folding(ph, ox, spec_rel):
-    graph, params, x, reference = ph.spec_case(ox, spec_rel)
+def test_every_spec_computes_the_same_after_folding(ph, spec_rel):
+    graph, params, x, reference = ph.spec_case(spec_rel)
     pairs = foldable_pairs(graph)
     r = ph.run_checked(fold_batch_norm, graph, params)
     assert r.changed == bool(pairs)
@@ -22,9 +22,9 @@ def test_every_spec_computes_the_same_after_folding(ph, ox, spec_rel):
         assert {bn: layer for layer, bn in pairs}.items() <= r.graph.aliases.items()
 
 
-def test_a_conv_without_bias_gains_one_and_the_batch_norm_its_parameters_leave(ph, ox):
+def test_a_conv_without_bias_gains_one_and_the_batch_norm_its_parameters_leave(ph):
     g = ph.inline_graph("[[conv, {ksize: 3, chn: 4, actions: LBA, bias: false}]]")
-    params = ox.random_params(g)
+    params = ph.random_params(g)
     assert not g["conv"].attrs.bias
     r = ph.run_checked(fold_batch_norm, g, params)
     assert r.changed and "conv/bn" not in r.graph.nodes
@@ -39,10 +39,10 @@ def test_a_conv_without_bias_gains_one_and_the_batch_norm_its_parameters_leave(p
     ph.assert_outputs_agree(Executor(r.graph).forward(r.params, x), want)
 
 
-def test_the_folded_weights_follow_the_formula(ph, ox):
+def test_the_folded_weights_follow_the_formula(ph):
     """w' = w * s and b' = (b - mean) * s + shift with s = scale / sqrt(var + eps)."""
     g = ph.inline_graph("[12, [full, {width: 5, actfunc: none}], batch_normal]", "[10]")
-    params = ox.random_params(g)
+    params = ph.random_params(g)
     [(dense, bn)] = foldable_pairs(g)
     assert g[dense].op == "dense"
     r = ph.run_checked(fold_batch_norm, g, params)
@@ -55,10 +55,10 @@ def test_the_folded_weights_follow_the_formula(ph, ox):
     assert r.params[f"{dense}.weight"].dtype == np.float32
 
 
-def test_a_batch_norm_without_rescale_folds_with_scale_one_and_shift_zero(ph, ox):
+def test_a_batch_norm_without_rescale_folds_with_scale_one_and_shift_zero(ph):
     g = ph.inline_graph("[[conv, {ksize: 3, chn: 4, actions: LB}]]")
     assert not g["conv/bn"].attrs.rescale
-    params = ox.random_params(g)
+    params = ph.random_params(g)
     r = ph.run_checked(fold_batch_norm, g, params)
     assert r.changed
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
