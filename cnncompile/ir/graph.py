@@ -186,7 +186,8 @@ class Graph:
     def set_attrs(self, name: str, attrs) -> Node:
         """Give node ``name`` new attributes; its shape, parameters and cost follow from them.
 
-        The node keeps its name, inputs and location, so the users map stays right.
+        The node keeps its name, inputs and location, so the users map stays right; a new
+        shape would no longer match its readers' (``lint()`` says so).
         """
         old = self.nodes[name]
         node = make_node(name, old.op, attrs, old.inputs,
@@ -210,7 +211,9 @@ class Graph:
         return h.hexdigest()[:16]
 
     def lint(self) -> None:
-        """Check topological order, unique names, known ops, arity and recorded shapes."""
+        """Check topological order, unique names, known ops, arity and recorded shapes; that
+        the users map (once computed) matches the inputs, and that aliases name erased nodes
+        and point at existing ones. Passes run it in tests."""
         seen: set[str] = set()
         for n in self:
             if n.name in seen:
