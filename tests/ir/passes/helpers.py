@@ -55,7 +55,7 @@ def inline_graph(layers: str, input: str = "[8, 8, 3]"):
 
 
 def batch_for(graph, seed: int = 1) -> np.ndarray:
-    """Random inputs: two samples, one for a model over a GMAC per sample."""
+    """Random inputs: two samples, one for a model over 100M MACs per sample."""
     n = 1 if analyze_graph(graph).totals.macs > BIG_MACS else 2
     return np.random.default_rng(seed).standard_normal((n, *graph.input_shape)).astype(
         np.float32)
