@@ -1,6 +1,8 @@
 """The IR graph: named nodes in topological order, each with its shape and parameters.
 
-Modelled on torch.fx: unique stable names, a readable printout, ``lint()`` for structural checks.
+Modelled on torch.fx: unique stable names, a readable printout, ``lint()`` for structural checks,
+and rewriting only through :meth:`Graph.replace_all_uses_with`, :meth:`Graph.erase` and
+:meth:`Graph.set_attrs`, which keep the users map right (it is computed once, not per reader).
 Alongside the flat node list the graph keeps :class:`Block`, the spec's own nesting
 (serial/parallel/add/loop/custom and leaf layers), which the tree and textbook reports print.
 """
@@ -8,7 +10,9 @@ Alongside the flat node list the graph keeps :class:`Block`, the spec's own nest
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
 
 from ..errors import Location
 from .ops import OPS, Cost, ParamSpec, Shape, op_cost
@@ -73,6 +77,17 @@ class Block:
             out.extend(c.all_nodes())
         return out
 
+    def copy(self) -> Block:
+        """The same tree with its own node lists (a rewrite of the copy leaves this one alone)."""
+        return replace(self, nodes=list(self.nodes), children=[c.copy() for c in self.children])
+
+    def forget(self, node: str) -> bool:
+        """Drop an erased IR node from the block that lists it; whether one did."""
+        if node in self.nodes:
+            self.nodes.remove(node)
+            return True
+        return any(c.forget(node) for c in self.children)
+
 
 @dataclass
 class Graph:
@@ -82,6 +97,12 @@ class Graph:
     output: str
     heads: object  # frontend.OutputSpec
     block: Block | None = None
+    # nodes a pass erased after handing their value to another node (``replace_all_uses_with``)
+    # -> that node, so a backend can still answer for them (an export's shape check, an
+    # executor's ``keep``)
+    aliases: dict[str, str] = field(default_factory=dict)
+    _users: dict[str, tuple[str, ...]] | None = field(default=None, init=False, repr=False,
+                                                      compare=False)
 
     def __iter__(self):
         return iter(self.nodes.values())
@@ -100,25 +121,107 @@ class Graph:
     def params(self) -> list[Param]:
         return [p for n in self for p in n.params]
 
-    def users(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {n: [] for n in self.nodes}
-        for n in self:
-            for i in n.inputs:
-                out[i].append(n.name)
-        return out
+    def users(self) -> Mapping[str, tuple[str, ...]]:
+        """Node name -> the nodes reading its value, in graph order (read-only).
+
+        Computed on first use and kept right by the rewrite methods, so every backend and pass
+        shares one map instead of recomputing it.
+        """
+        if self._users is None:
+            out: dict[str, list[str]] = {n: [] for n in self.nodes}
+            for n in self:
+                for i in n.inputs:
+                    if n.name not in out[i]:
+                        out[i].append(n.name)
+            self._users = {k: tuple(v) for k, v in out.items()}
+        return MappingProxyType(self._users)
+
+    # -- rewriting ----------------------------------------------------------------------------
+    def copy(self) -> Graph:
+        """A graph a pass may rewrite: its own nodes, block tree and aliases; attributes,
+        shapes and parameter records (all immutable) are shared."""
+        nodes = {k: replace(n, inputs=list(n.inputs), params=list(n.params))
+                 for k, n in self.nodes.items()}
+        return Graph(self.name, nodes, self.input, self.output, self.heads,
+                     self.block.copy() if self.block is not None else None, dict(self.aliases))
+
+    def replace_all_uses_with(self, old: str, new: str) -> list[str]:
+        """Make every reader of ``old`` (and the graph output) read ``new``; returns the readers.
+
+        ``old`` is then recorded as an alias of ``new``. ``new`` must come before every reader,
+        so the order stays topological.
+
+        Raises:
+            ValueError: ``new`` comes after one of ``old``'s readers.
+        """
+        users = self.users()
+        moved = list(users[old])
+        order = {name: i for i, name in enumerate(self.nodes)}
+        late = [u for u in moved if order[u] <= order[new]]
+        if late:
+            raise ValueError(f"cannot make {late[0]!r} read {new!r}, defined after it\n{self}")
+        for u in moved:
+            node = self.nodes[u]
+            node.inputs = [new if i == old else i for i in node.inputs]
+        merged = set(users[new]) | set(moved)
+        self._users[new] = tuple(sorted(merged, key=order.__getitem__))
+        self._users[old] = ()
+        if self.output == old:
+            self.output = new
+        for k, v in self.aliases.items():
+            if v == old:
+                self.aliases[k] = new
+        self.aliases[old] = new
+        return moved
+
+    def erase(self, name: str) -> None:
+        """Remove node ``name``, which nothing reads any more.
+
+        Raises:
+            ValueError: the node still has readers, or is the graph's input or output.
+        """
+        if self.users()[name] or name in (self.input, self.output):
+            raise ValueError(f"cannot erase {name!r}: it is still used "
+                             f"(by {list(self.users()[name]) or 'the graph'})\n{self}")
+        node = self.nodes.pop(name)
+        for i in set(node.inputs):
+            self._users[i] = tuple(u for u in self._users[i] if u != name)
+        del self._users[name]
+        self.aliases = {k: v for k, v in self.aliases.items() if v != name}
+        if self.block is not None:
+            self.block.forget(name)
+
+    def set_attrs(self, name: str, attrs) -> Node:
+        """Give node ``name`` new attributes; its shape, parameters and cost follow from them.
+
+        The node keeps its name, inputs and location, so the users map stays right; a new
+        shape would no longer match its readers' (``lint()`` says so).
+        """
+        old = self.nodes[name]
+        node = make_node(name, old.op, attrs, old.inputs,
+                         [self.nodes[i].shape for i in old.inputs], old.loc)
+        self.nodes[name] = node
+        return node
 
     def structure_hash(self) -> str:
-        """A hash of everything that decides the computation and parameter layout."""
+        """A hash of everything that decides the computation and parameter layout.
+
+        Attributes print as their dataclass repr without the fields left at None, so adding an
+        optional attribute (a conv's fused ``activation``) keeps the hash of every graph that
+        does not use it, and with it every checkpoint's and export's recorded hash.
+        """
         import hashlib
 
         h = hashlib.sha256()
         for n in self:
-            h.update(f"{n.name}|{n.op}|{n.attrs!r}|{n.inputs}|{n.shape}\n".encode())
+            h.update(f"{n.name}|{n.op}|{_attrs_key(n.attrs)}|{n.inputs}|{n.shape}\n".encode())
         h.update(repr(self.heads).encode())
         return h.hexdigest()[:16]
 
     def lint(self) -> None:
-        """Check topological order, unique names, known ops, arity and recorded shapes."""
+        """Check topological order, unique names, known ops, arity and recorded shapes; that
+        the users map (once computed) matches the inputs, and that aliases name erased nodes
+        and point at existing ones. Passes run it in tests."""
         seen: set[str] = set()
         for n in self:
             if n.name in seen:
@@ -137,6 +240,14 @@ class Graph:
             seen.add(n.name)
         if self.input not in seen or self.output not in seen:
             raise ValueError(f"graph input or output is not a node\n{self}")
+        if self._users is not None:
+            fresh = replace(self, nodes=self.nodes).users()
+            if dict(fresh) != self._users:
+                raise ValueError(f"the users map is stale (a node's inputs changed outside "
+                                 f"the rewrite methods)\n{self}")
+        for k, v in self.aliases.items():
+            if k in self.nodes or v not in self.nodes:
+                raise ValueError(f"alias {k!r} -> {v!r} names an existing node or a missing one")
 
     def __str__(self) -> str:
         def t(shape: Shape) -> str:
@@ -153,9 +264,16 @@ class Graph:
         return "\n".join(lines)
 
 
+def _attrs_key(attrs) -> str:
+    """``repr(attrs)`` without the fields that are None (see :meth:`Graph.structure_hash`)."""
+    parts = [f"{f.name}={getattr(attrs, f.name)!r}" for f in fields(attrs)
+             if f.repr and getattr(attrs, f.name) is not None]
+    return f"{type(attrs).__qualname__}({', '.join(parts)})"
+
+
 def format_attrs(attrs) -> str:
-    """Compact ``key=value`` attributes; windows print as kernel/stride/pads per axis, an
-    unset optional attribute (None) not at all."""
+    """Compact ``key=value`` attributes (None ones left out); windows print as
+    kernel/stride/pads per axis."""
     parts = []
     for f in fields(attrs):
         v = getattr(attrs, f.name)

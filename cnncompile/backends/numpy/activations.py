@@ -15,7 +15,6 @@ from .kernel import Kernel, Params, RunContext, register
 from .parallel import elementwise
 
 NEEDS_AUX = ("elu", "swish")  # activations that save a second array for backward
-IN_PLACE = ("relu", "sigmoid", "tanh")  # may run with out=x: fusable into a producer
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -81,20 +80,11 @@ def act_backward(func: str, dy: np.ndarray, x: np.ndarray | None, y: np.ndarray,
 
 @register("act")
 class Act(Kernel):
-    """The activations of ``ir.ops.act``: relu, sigmoid, tanh, leaky_relu, elu (alpha 1), swish.
-
-    With ``prefused`` set (by the executor), the producer already applied the function to its
-    output in place, so forward only records that output for backward.
-    """
-
-    prefused = False
+    """The activations of ``ir.ops.act``: relu, sigmoid, tanh, leaky_relu, elu (alpha 1), swish."""
 
     def forward(self, xs: list[np.ndarray], p: Params, ctx: RunContext) -> np.ndarray:
         func = self.node.attrs.func
         x = xs[0]
-        if self.prefused:
-            self._saved = (None, x, None) if ctx.training else None
-            return x
         y = np.empty(x.shape, self.dtype)
         aux = np.empty(x.shape, self.dtype) if func in NEEDS_AUX else None
         elementwise(self.pool, lambda r: act_forward(

@@ -14,9 +14,10 @@ fmnist_bn, flowers_model_4 and residual_flower measured 5-8% slower with it, so 
 
 The batch is cut into parts that the work pool runs side by side. Columns for the whole batch
 are kept between steps (and saved for backward) while they fit in :data:`KEEP_BYTES`; a larger
-batch gets per-part buffers, rebuilt in backward, which bounds memory for large models. An
-activation that is the conv's only user can be fused in by the executor (``epilogue``): it
-runs on each part right after its matmul, while the part is in cache.
+batch gets per-part buffers, rebuilt in backward, which bounds memory for large models. A
+fused activation (the node's ``activation``, set by the fuse_activation pass; the executor
+sets ``epilogue`` from the graph it runs) runs on each part right after its matmul, while the
+part is in cache; backward first takes it off the output gradient, from the kept output.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import threading
 import numpy as np
 
 from ...ir.ops import ConvAttrs
+from ...ir.passes import EPILOGUE_ACTIVATIONS
 from ...ir.window import AxisWindow
-from .activations import act_forward
+from .activations import act_backward, act_forward
 from .kernel import Kernel, Params, RunContext, register
-from .parallel import split
+from .parallel import elementwise, split
 from .windows import spatial, tap_plan
 
 KEEP_BYTES = 64 << 20  # a training forward keeps the batch's columns up to this size
@@ -70,7 +72,9 @@ class Conv(Kernel):
         self.cols_per_sample = self.cells * self.k * self.groups * self.dtype.itemsize
         self._buffers: dict[str, np.ndarray] = {}
         self._saved: tuple | None = None
-        self.epilogue: str | None = None  # an activation the executor fused into this conv
+        if a.activation not in (None, *EPILOGUE_ACTIVATIONS):
+            raise NotImplementedError(f"a conv cannot apply {a.activation!r} as its epilogue")
+        self.epilogue: str | None = a.activation  # the activation fused into this conv
 
     # -- buffers and parts ------------------------------------------------------------------------
     def _kept(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -170,11 +174,16 @@ class Conv(Kernel):
 
         self.pool.run(part, len(parts))
         if ctx.training:
-            self._saved = (x, kept)
+            self._saved = (x, kept, self.epilogue, y if self.epilogue else None)
         return y
 
     def backward(self, dy, p, need_dx):
-        x, kept = self._saved
+        x, kept, epilogue, y = self._saved
+        if epilogue is not None:  # dy of the activation's output -> dy of the conv's
+            dz = np.empty(dy.shape, self.dtype)
+            elementwise(self.pool, lambda r: act_backward(epilogue, dy[r], None, y[r], None,
+                                                          dz[r]), dy.shape[0], dy.size)
+            dy = dz
         n, g = x.shape[1], self.groups
         wk_t = self._kernel_matrix(p["kernel"]).transpose(0, 2, 1)
         parts = self._parts(n, kept is not None or self.pointwise)

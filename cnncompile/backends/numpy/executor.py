@@ -1,19 +1,23 @@
 """Runs an IR graph forward (training or inference) and backward with the per-op kernels.
 
-One kernel object per node keeps its index arrays and buffers across steps. Intermediate
-outputs are dropped as soon as their last user has run; a training forward leaves in each
-kernel what its backward needs, so ``backward`` follows the latest training ``forward``.
+One kernel object per node keeps its index arrays and buffers across steps. What runs is the
+graph after the engine's pipeline (:func:`~cnncompile.ir.passes.fuse_activation`: an activation
+after a conv becomes the conv's epilogue), except that a conv whose own output is asked for
+(``forward_all(keep=...)``) stays unfused for that call. Intermediate outputs are dropped as
+soon as their last user has run; a training forward leaves in each kernel what its backward
+needs, so ``backward`` follows the latest training ``forward``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...errors import DataError
 from ...ir.graph import Graph
-from .activations import IN_PLACE
+from ...ir.passes import fuse_activation
 from .kernel import KERNELS, Kernel, Params, RunContext
 from .norm import Moments
 from .parallel import default_threads, pool, single_threaded_blas
@@ -24,11 +28,32 @@ def to_batch_major(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(a, 0, -1))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A graph the executor runs (the model after its passes) and when each value dies."""
+
+    graph: Graph
+    last_user: dict[str, int]  # node -> position of its last reader (-1: none)
+
+    @classmethod
+    def of(cls, graph: Graph) -> Plan:
+        order = {name: i for i, name in enumerate(graph.nodes)}
+        return cls(graph, {name: max((order[u] for u in us), default=-1)
+                           for name, us in graph.users().items()})
+
+    def source(self, name: str) -> str:
+        """The node that computes the value of model node ``name`` here (itself, or the conv
+        an activation was fused into)."""
+        return self.graph.aliases.get(name, name)
+
+
 class Executor:
     """Forward and backward passes of ``graph`` in ``dtype`` (float32; float64 for checks).
 
     ``threads`` (default: every CPU this process may use) is the size of the work pool that
     big operations are shared out to; BLAS runs single-threaded inside the engine's calls.
+    ``fuse_activations=False`` runs the graph as given, every activation a kernel of its own
+    (a reference for the fusion pass's tests; the numbers are the same either way).
 
     >>> import numpy as np
     >>> from cnncompile.frontend import parse_spec
@@ -41,7 +66,8 @@ class Executor:
     (4, 3)
     """
 
-    def __init__(self, graph: Graph, dtype=np.float32, threads: int | None = None):
+    def __init__(self, graph: Graph, dtype=np.float32, threads: int | None = None,
+                 fuse_activations: bool = True):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         self.pool = pool(threads or default_threads())
@@ -50,20 +76,25 @@ class Executor:
             in_shapes = [graph[i].shape for i in n.inputs]
             self.kernels[n.name] = KERNELS.lookup(n.op)(n, in_shapes, self.dtype)
             self.kernels[n.name].pool = self.pool
-        users = graph.users()
-        order = {name: i for i, name in enumerate(graph.nodes)}
-        self.last_user = {name: max((order[u] for u in us), default=-1)
-                          for name, us in users.items()}
         self.requires_grad: dict[str, bool] = {}
         for n in graph:
             self.requires_grad[n.name] = any(p.trainable for p in n.params) or any(
                 self.requires_grad[i] for i in n.inputs)
-        # activations fused into the conv before them (see Conv.epilogue)
-        self.fusable = {n.name: n.inputs[0] for n in graph if n.op == "act"
-                        and n.attrs.func in IN_PLACE and graph[n.inputs[0]].op == "conv"
-                        and users[n.inputs[0]] == [n.name]}
+        fused = Plan.of(fuse_activation(graph).graph if fuse_activations else graph)
+        # convs the pipeline gave an activation: asking for one's output unfuses it
+        self._fused = frozenset(n.name for n in fused.graph if n.op == "conv"
+                                and n.attrs.activation != graph[n.name].attrs.activation)
+        self._plans: dict[frozenset[str], Plan] = {frozenset(): fused}
+        self._ran: Plan = fused
         self._node_params: dict[str, Params] | None = None
         self._backward_ready = False
+
+    def plan(self, keep: Iterable[str] = ()) -> Plan:
+        """What runs when the values of the model nodes ``keep`` are asked for (cached)."""
+        unfused = self._fused.intersection(keep)
+        if unfused not in self._plans:
+            self._plans[unfused] = Plan.of(fuse_activation(self.graph, keep=unfused).graph)
+        return self._plans[unfused]
 
     # -- forward ------------------------------------------------------------------------------
     def _check_input(self, x: np.ndarray) -> np.ndarray:
@@ -127,7 +158,7 @@ class Executor:
         nodes = [n.name for n in self.graph if n.op == "batch_norm"]
         if not nodes:
             return {}
-        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        order = {name: i for i, name in enumerate(self.plan().graph.nodes)}
         found = {n: Moments(self.graph[n].shape[-1]) for n in nodes}
         try:
             for n, m in found.items():
@@ -142,28 +173,32 @@ class Executor:
 
     def _run(self, params, x, training, rng, keep, until: int | None = None
              ) -> dict[str, np.ndarray]:
+        """Run the plan for ``keep``; returns the values of ``keep`` and the output by model
+        node name."""
         x = self._check_input(x)
         node_params = self._split_params(params)
         ctx = RunContext(training, rng if rng is not None else np.random.default_rng())
         keep = set(keep) | {self.graph.output}
-        for act, producer in self.fusable.items():  # a conv output asked for stays unfused
-            fuse = producer not in keep
-            self.kernels[act].prefused = fuse
-            self.kernels[producer].epilogue = self.graph[act].attrs.func if fuse else None
+        plan = self.plan(keep)
+        kept = {plan.source(k) for k in keep}
+        for n in plan.graph:
+            if n.op == "conv":
+                self.kernels[n.name].epilogue = n.attrs.activation
         self._backward_ready = False
         values: dict[str, np.ndarray] = {}
         with single_threaded_blas():
-            for idx, n in enumerate(self.graph):
+            for idx, n in enumerate(plan.graph):
                 xs = [x] if n.op == "input" else [values[i] for i in n.inputs]
                 values[n.name] = self.kernels[n.name].forward(xs, node_params[n.name], ctx)
                 for i in n.inputs:
-                    if self.last_user[i] == idx and i not in keep:
+                    if plan.last_user[i] == idx and i not in kept:
                         values.pop(i, None)
                 if idx == until:
                     break
         self._node_params = node_params
+        self._ran = plan
         self._backward_ready = training
-        return values
+        return {k: values[plan.source(k)] for k in keep if plan.source(k) in values}
 
     # -- backward -----------------------------------------------------------------------------
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
@@ -173,8 +208,9 @@ class Executor:
         width = self.graph.output_shape[0]
         if np.ndim(dlogits) != 2 or np.shape(dlogits)[1] != width:
             raise ValueError(f"dlogits must be [N, {width}], got {list(np.shape(dlogits))}")
-        pending: dict[str, np.ndarray] = {
-            self.graph.output: np.ascontiguousarray(np.asarray(dlogits, dtype=self.dtype).T)}
+        pending: dict[str, np.ndarray] = {self._ran.source(self.graph.output):
+                                          np.ascontiguousarray(np.asarray(dlogits,
+                                                                          dtype=self.dtype).T)}
         with single_threaded_blas():
             grads = self._backward(pending)
         for p in self.graph.params():
@@ -185,7 +221,7 @@ class Executor:
     def _backward(self, pending: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         owned: set[str] = set()
         grads: dict[str, np.ndarray] = {}
-        for n in reversed(list(self.graph)):
+        for n in reversed(list(self._ran.graph)):
             dy = pending.pop(n.name, None)
             if dy is None or not self.requires_grad[n.name] or n.op == "input":
                 continue

@@ -12,6 +12,7 @@ import numpy as np
 
 from ... import __version__
 from ...errors import ExportError
+from ...ir.passes import Pass, fold_batch_norm, run_passes
 from ..registry import MissingLowering
 from .context import FLAT, NCHW, EmitContext
 from .emitters import EMITTERS
@@ -58,21 +59,9 @@ def ir_version_for(opset: int) -> int:
     return min(helper.find_min_ir_version_for([helper.make_opsetid("", opset)]), MAX_IR_VERSION)
 
 
-def plan_folds(graph) -> dict[str, str]:
-    """conv/dense node -> the batch norm right after it, where folding is exact.
-
-    Exact means the batch norm is the only reader of the layer's output, so the unnormalised
-    tensor is needed nowhere else.
-    """
-    users = graph.users()
-    out = {}
-    for n in graph:
-        if n.op != "batch_norm":
-            continue
-        src = graph[n.inputs[0]]
-        if src.op in ("conv", "dense") and users[src.name] == [n.name]:
-            out[src.name] = n.name
-    return out
+def pipeline(options: ExportOptions) -> tuple[Pass, ...]:
+    """The IR passes the export runs before emitting: batch-norm folding unless switched off."""
+    return (fold_batch_norm,) if options.fold_batch_norm else ()
 
 
 def _emit_heads(ctx: EmitContext, graph, outputs: str) -> None:
@@ -138,8 +127,11 @@ def onnx_shape(shape: tuple[int, ...], layout: str) -> list:
 def build_model(graph, params: dict[str, np.ndarray], options: ExportOptions = ExportOptions()):
     """The ONNX model computing ``graph`` at inference with ``params``.
 
+    The graph and parameters first go through :func:`pipeline`; the emitters see the result.
+
     Returns:
-        (onnx.ModelProto, EmitContext): the context maps IR node names to ONNX values, which
+        (onnx.ModelProto, EmitContext): the context holds the emitted graph and maps every IR
+        node name of ``graph`` (a node a pass merged away included) to its ONNX value, which
         the shape check uses.
     Raises:
         ExportError: bad options, or an IR op without an emitter.
@@ -147,16 +139,18 @@ def build_model(graph, params: dict[str, np.ndarray], options: ExportOptions = E
     from onnx import TensorProto, helper
 
     options.validate()
-    ctx = EmitContext(graph, params, options.layout, INPUT_NAME)
+    model_graph, model_params = graph, params
+    graph, params, _ = run_passes(graph, params, pipeline(options))
+    ctx = EmitContext(graph, params, options.layout, INPUT_NAME, model_graph, model_params)
     _reserve_outputs(ctx, graph, options.outputs)
-    if options.fold_batch_norm:
-        ctx.folded = plan_folds(graph)
     for node in graph:
         try:
             emit = EMITTERS.lookup(node.op)
         except MissingLowering as e:
             raise ExportError(f"node {node.name!r}: {e}") from None
         emit(ctx, node)
+    for merged, into in graph.aliases.items():
+        ctx.set_value(merged, ctx.value(into))
     if ctx.value(graph.output).layout != FLAT:
         raise ExportError(f"the output layer {graph.output!r} is not flat")
     _emit_heads(ctx, graph, options.outputs)

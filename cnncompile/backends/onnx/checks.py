@@ -73,12 +73,15 @@ def inferred_shapes(model) -> dict[str, list]:
 def check_shapes(model, ctx: EmitContext) -> int:
     """Every IR node's ONNX value has the IR's shape (batch axis 'N'); returns how many matched.
 
+    The nodes are the model's as given, before the export's passes (a folded batch norm's
+    value is its conv's).
+
     Raises:
         ExportError: naming the first node whose inferred shape differs.
     """
     shapes = inferred_shapes(model)
     checked = 0
-    for node in ctx.graph:
+    for node in ctx.model_graph:
         value = ctx.values[node.name]
         expected = onnx_shape(node.shape, value.layout)
         got = shapes.get(value.name)
@@ -146,14 +149,15 @@ def run_onnx(data: bytes, x: np.ndarray, extra: list[str] = ()) -> dict[str, np.
 
 def check_parity(data: bytes, ctx: EmitContext, x: np.ndarray, outputs: str,
                  tol: float = PARITY_TOLERANCE) -> Parity:
-    """Compare onnxruntime on the serialised model with the engine on ``x`` (NHWC).
+    """Compare onnxruntime on the serialised model with the engine running the model as
+    given (before the export's passes) on ``x`` (NHWC).
 
     Raises:
         ExportError: onnxruntime cannot run the model, the engine's outputs are not finite, or
             a relative difference exceeds ``tol``.
     """
-    graph = ctx.graph
-    logits, heads = engine_outputs(graph, ctx.params, x, outputs)
+    graph = ctx.model_graph
+    logits, heads = engine_outputs(graph, ctx.model_params, x, outputs)
     if not np.all(np.isfinite(logits)):
         raise ExportError("the NumPy engine's outputs are not finite on the parity batch (the "
                           "weights overflow float32); no parity check is possible")

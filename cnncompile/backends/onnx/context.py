@@ -30,18 +30,24 @@ class Value:
 
 
 class EmitContext:
-    """What emitters read (the IR graph, parameters, values so far) and append to (nodes)."""
+    """What emitters read (the IR graph, parameters, values so far) and append to (nodes).
 
-    def __init__(self, graph, params: dict[str, np.ndarray], layout: str, input_name: str):
+    ``graph`` and ``params`` are what is emitted: the model after the export's passes.
+    ``model_graph`` and ``model_params`` are the model as given (by default the same), which
+    the checks compare the exported model with.
+    """
+
+    def __init__(self, graph, params: dict[str, np.ndarray], layout: str, input_name: str,
+                 model_graph=None, model_params: dict[str, np.ndarray] | None = None):
         self.graph = graph
         self.params = params
+        self.model_graph = graph if model_graph is None else model_graph
+        self.model_params = params if model_params is None else model_params
         self.layout = layout  # of the graph input: 'nhwc' or 'nchw'
         self.input_name = input_name
         self.nodes: list = []
         self.initializers: list = []
         self.values: dict[str, Value] = {}  # IR node name -> its ONNX value
-        self.folded: dict[str, str] = {}  # conv/dense name -> batch_norm folded into it
-        self.users = graph.users()
         self._names: set[str] = set()
         self._value_names: dict[str, str] = {}  # IR node name -> reserved ONNX value name
 
@@ -83,23 +89,6 @@ class EmitContext:
         if node.attrs.rescale:
             return self.param(f"{node.name}.scale"), self.param(f"{node.name}.shift"), mean, var
         return np.ones_like(mean), np.zeros_like(mean), mean, var
-
-    def folded_weights(self, node, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """A conv's or dense layer's weight and bias, with its batch norm folded in if planned.
-
-        With s = scale / sqrt(var + eps) per output channel (the last weight axis):
-        w' = w * s and b' = (b - mean) * s + shift, computed in float64.
-        """
-        bias = self.param(f"{node.name}.bias") if node.attrs.bias else None
-        bn = self.folded.get(node.name)
-        if bn is None:
-            return weight, bias
-        bn_node = self.graph[bn]
-        scale, shift, mean, var = (a.astype(np.float64) for a in self.bn_params(bn_node))
-        s = scale / np.sqrt(var + bn_node.attrs.epsilon)
-        b = bias.astype(np.float64) if bias is not None else 0.0
-        return ((weight.astype(np.float64) * s).astype(np.float32),
-                ((b - mean) * s + shift).astype(np.float32))
 
     def initializer(self, name: str, array: np.ndarray) -> str:
         """Add a constant tensor; returns its (unique) name."""

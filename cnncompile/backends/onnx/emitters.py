@@ -72,15 +72,13 @@ def emit_input(ctx: EmitContext, node) -> None:
 
 @emitter("conv")
 def emit_conv(ctx: EmitContext, node) -> None:
-    """Conv: kernel [kh, kw, cin/groups, cout] -> OIHW; a batch norm after it may be folded in."""
+    """Conv: kernel [kh, kw, cin/groups, cout] -> OIHW."""
     a = node.attrs
     geometry = explicit_pads(a.windows)
-    kernel, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.kernel"))
-    inputs = [windowed_input(ctx, node, geometry),
-              ctx.initializer(f"{node.name}.kernel",
-                              to_out_first(node.param("kernel").layout, kernel))]
-    if bias is not None:
-        inputs.append(ctx.initializer(f"{node.name}.bias", bias))
+    kernel = to_out_first(node.param("kernel").layout, ctx.param(f"{node.name}.kernel"))
+    inputs = [windowed_input(ctx, node, geometry), ctx.initializer(f"{node.name}.kernel", kernel)]
+    if a.bias:
+        inputs.append(ctx.initializer(f"{node.name}.bias", ctx.param(f"{node.name}.bias")))
     _emit_spatial(ctx, node, "Conv", inputs, group=a.groups, dilations=[1, 1],
                   **_window_attrs(a.windows, geometry))
 
@@ -130,24 +128,21 @@ def emit_flatten(ctx: EmitContext, node) -> None:
 def emit_dense(ctx: EmitContext, node) -> None:
     """Gemm with the weight stored [out, in] (transB), rows in the order its input arrives."""
     x = ctx.value(node.inputs[0])
-    weight, bias = ctx.folded_weights(node, ctx.param(f"{node.name}.weight"))
+    weight = ctx.param(f"{node.name}.weight")
     if x.order is not None:
         weight = weight[x.order]
     inputs = [x.name, ctx.initializer(f"{node.name}.weight",
                                       to_out_first(node.param("weight").layout, weight))]
-    if bias is not None:
-        inputs.append(ctx.initializer(f"{node.name}.bias", bias))
+    if node.attrs.bias:
+        inputs.append(ctx.initializer(f"{node.name}.bias", ctx.param(f"{node.name}.bias")))
     out = ctx.add("Gemm", inputs, ctx.value_name(node.name), node.name, transB=1)
     ctx.set_value(node.name, Value(out, FLAT))
 
 
 @emitter("batch_norm")
 def emit_batch_norm(ctx: EmitContext, node) -> None:
-    """Inference-form batch norm with the running statistics; nothing when folded into its input."""
+    """Inference-form batch norm with the running statistics (folding is an IR pass)."""
     x = ctx.value(node.inputs[0])
-    if node.inputs[0] in ctx.folded:
-        ctx.set_value(node.name, x)
-        return
     scale, shift, mean, var = ctx.bn_params(node)
     if x.order is not None:
         scale, shift, mean, var = (a[x.order] for a in (scale, shift, mean, var))

@@ -11,12 +11,13 @@ from ..window import AxisWindow
 from .base import OpDef, OpShapeError, ParamSpec, Shape, bias_param, register, windowed_shape
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class ConvAttrs:
     """Window geometry per axis (H, W), output channels, groups, bias.
 
     ``activation`` is an epilogue that only the fuse-activation pass sets: the activation
-    (one of ``ACTIVATIONS``) applied to the conv's output in place; None as lowered.
+    (one of ``ACTIVATIONS``) applied to the conv's output in place; None as lowered (the
+    structure hash leaves None attributes out, so recorded hashes stay as they were).
     """
 
     windows: tuple[AxisWindow, AxisWindow]  # H, W
@@ -24,15 +25,6 @@ class ConvAttrs:
     groups: int = 1
     bias: bool = True
     activation: str | None = None
-
-    def __repr__(self) -> str:
-        """The dataclass repr, without ``activation`` while it is None: the graph's structure
-        hash (recorded in checkpoints and exports) stays what it was before the field."""
-        fields = [f"windows={self.windows!r}", f"cout={self.cout!r}", f"groups={self.groups!r}",
-                  f"bias={self.bias!r}"]
-        if self.activation is not None:
-            fields.append(f"activation={self.activation!r}")
-        return f"ConvAttrs({', '.join(fields)})"
 
     @property
     def kernel(self) -> tuple[int, int]:

@@ -64,6 +64,17 @@ def test_batch_norm_after_conv_is_folded_and_after_activation_is_not(ox):
     assert ox.op_types(r.model).count("BatchNormalization") == 1
 
 
+def test_folding_is_the_ir_pass_and_can_be_switched_off(ox):
+    graph, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LBA}]]", "[8, 8, 3]",
+                                fold_batch_norm=False)
+    assert ox.op_types(r.model).count("BatchNormalization") == 1
+    assert r.shapes_checked == len(graph.nodes)
+    model, ctx = build_model(graph, ox.random_params(graph), ExportOptions())
+    assert "conv/bn" not in ctx.graph.nodes and ctx.graph["conv"].attrs.bias
+    assert ctx.values["conv/bn"] == ctx.values["conv"]  # the folded value answers for both
+    assert ctx.model_graph is graph
+
+
 POOL_CASES = {
     "max_same_3_2": ("[max, {ksize: 3, stride: 2}]", "[9, 10, 3]"),
     "max_default_2": ("[max, {stride: 2}]", "[9, 9, 3]"),

@@ -16,9 +16,9 @@ import pytest
 
 from cnncompile.analysis import analyze_graph
 from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
-from cnncompile.backends.onnx.assemble import plan_folds
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
+from cnncompile.ir.passes import fold_batch_norm
 
 SPECS = Path(__file__).resolve().parents[3] / "specs"
 ALL = sorted(str(p.relative_to(SPECS)) for p in SPECS.glob("*/*.yaml") if p.parent.name != "lib")
@@ -46,7 +46,7 @@ def test_spec_exports_checks_and_matches(ox, rel):
                      ExportOptions(outputs="logits"), x=x)
     assert r.shapes_checked == len(graph.nodes)
     assert r.parity.max_rel <= 1e-4
-    folded = set(plan_folds(graph).values())
+    folded = set(graph.nodes) - set(fold_batch_norm(graph).graph.nodes)
     emitted = {n.name for n in graph if n.op not in ("input", "dropout", "noise")
                and n.name not in folded}
     assert emitted <= {n.name for n in r.model.graph.node}  # node names come from IR names
