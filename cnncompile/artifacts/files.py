@@ -292,6 +292,23 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def default_output(path: Path | str, option: str = "--out") -> Path:
+    """``path``, an output the user did not name, once it is known to replace nothing.
+
+    A default never replaces a file (a shipped model, an earlier export): an output that
+    exists is written only where the user names it.
+
+    Raises:
+        DataError: ``path`` exists, naming the option that chooses the output.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise DataError(f"{printable(path)}: exists, and a default output never replaces a "
+                        f"file; give {option} PATH to choose where to write (the same path "
+                        "replaces it)")
+    return path
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path."""
     with atomic_write(path, "wb") as f:

@@ -16,6 +16,7 @@ locked (``train``, ``--resume``) is the command's own: it may replace its checkp
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,18 @@ def command_inputs() -> Iterator[None]:
         yield
     finally:
         _scopes.pop()
+
+
+def one_command(fn: Callable) -> Callable:
+    """Decorator for a workflow: one call is one command, whose inputs its outputs never replace
+    (the CLI's scope around it is shared, so the record is the command's)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with command_inputs():
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def note_input(path: Path | str, what: str, st: os.stat_result | None = None) -> None:

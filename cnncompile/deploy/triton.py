@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..artifacts.files import atomic_dir, prepare_dir, write_bytes, write_text
+from ..artifacts.text import printable
 from ..errors import ExportError
 
 PLATFORM = "onnxruntime_onnx"
@@ -177,8 +178,13 @@ class Repository:
 
 
 def write_repository(model, repo: str | Path, name: str, options: TritonOptions,
-                     heads: list[dict] | None = None, layout: str = "NHWC") -> Repository:
+                     heads: list[dict] | None = None, layout: str = "NHWC",
+                     companion: Path | None = None) -> Repository:
     """Write ``REPO/NAME`` (config.pbtxt, 1/model.onnx, labels) for ``model`` atomically.
+
+    ``companion`` is a file to write the model to as well (``export -o M --triton REPO``): it
+    is written once the repository is complete and before it takes its place, so an error in
+    either leaves neither.
 
     Args:
         model: the exported onnx.ModelProto.
@@ -199,10 +205,14 @@ def write_repository(model, repo: str | Path, name: str, options: TritonOptions,
     text = config_text(name, model, options, labels, layout)
     check_config(parse_config(text), model)
     final = prepare_dir(repo, "Triton model repository") / name
+    data = model.SerializeToString()
     with atomic_dir(final) as tmp:
-        write_bytes(tmp / "1" / "model.onnx", model.SerializeToString())
+        write_bytes(tmp / "1" / "model.onnx", data)
         write_text(tmp / "config.pbtxt", text)
         for file_name, names in labels.values():
-            write_text(tmp / file_name, "".join(f"{x}\n" for x in names))
+            # one label a line: a name holding a newline would shift every later class
+            write_text(tmp / file_name, "".join(f"{printable(x)}\n" for x in names))
+        if companion is not None:
+            write_bytes(companion, data)
     return Repository(final, final / "config.pbtxt", final / "1" / "model.onnx",
                       tuple(final / f for f, _ in labels.values()))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.inputs import one_command
 from ..errors import DataError
 from ..frontend.spec import Spec
 
@@ -59,6 +60,7 @@ class _Model:
     fixed_input: bool = False  # an exported model: its input shape cannot change
 
 
+@one_command
 def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: str | Path, *,
                    split: str = "test", input_shape=None, classes: int | None = None,
                    progress=None, batch_size: int = 256, plots: str | Path | None = None,

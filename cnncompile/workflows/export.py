@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..analysis.memory import check_memory
+from ..artifacts.files import default_output
+from ..artifacts.inputs import one_command
 from ..artifacts.preprocess import ASSUMED, Preprocessing, for_export
 from ..backends.onnx import DEFAULT_OPSET, ExportOptions, ExportResult, Weights, export_graph
 from ..frontend.spec import Spec
 from ..ir import lower
-from .specs import resolve_spec
+from .resolve import resolve_spec
 
 EXPORT_FOLDER = Path("exported")  # where a model goes without --out (and without --triton)
 
@@ -90,6 +92,7 @@ def parity_data(source: str | Path, graph, spec: Spec, n: int,
                       [list(x) for x in data.names])
 
 
+@one_command
 def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
                  out: str | Path | None = None, *, opset: int | None = None,
                  layout: str = "nhwc", outputs: str = "probs", seed: int = 0,
@@ -133,10 +136,12 @@ def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
                      recorded=w.preprocessing, data=parity.preprocessing if parity else None)
     x = pre.apply(parity.stored) if parity is not None else None
     if out is None and triton is None:
-        out = EXPORT_FOLDER / f"{s.name}.onnx"
+        out = default_output(EXPORT_FOLDER / f"{s.name}.onnx")
     options = ExportOptions(opset=opset if opset is not None else DEFAULT_OPSET,
                             layout=layout, outputs=outputs)
-    result = export_graph(s, graph, w, Path(out) if out is not None else None, options,
+    out = Path(out) if out is not None else None
+    # with --triton the -o file is written with the repository, both or neither
+    result = export_graph(s, graph, w, out if triton is None else None, options,
                           preprocessing=pre, x=x, parity_batch=parity_batch, seed=seed,
                           class_names=parity.class_names if parity else None)
     folder = None
@@ -145,7 +150,8 @@ def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
 
         folder = write_repository(result.model, Path(triton), s.name, triton_options,
                                   json.loads(result.metadata["heads"]),
-                                  result.metadata["input_layout"]).folder
+                                  result.metadata["input_layout"], companion=out).folder
+        result = replace(result, path=out)
     source = f"{parity.source} test samples" if parity else "random inputs"
     return ExportOutcome(result, s.name, _warnings(w, pre, graph), source, folder)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..artifacts.heads import sample_record
+from ..artifacts.inputs import one_command
 from ..artifacts.text import printable
 from ..errors import DataError
 from ..runtime import OnnxModel
@@ -57,6 +58,7 @@ def open_model(model: OnnxModel | str | Path, provider: str = "auto",
     return OnnxModel(model, provider=provider, threads=threads)
 
 
+@one_command
 def predict_images(model: OnnxModel | str | Path, images: Sequence[str | Path] | str | Path, *,
                    top: int = 1, provider: str = "auto") -> list[ImagePrediction]:
     """Classify image files and folders (searched recursively) with an exported model.
@@ -94,6 +96,7 @@ def predict_images(model: OnnxModel | str | Path, images: Sequence[str | Path] |
     return out
 
 
+@one_command
 def bench_model(model: OnnxModel | str | Path, batches: Sequence[int], *, seconds: float = 1.0,
                 engine: bool = True, provider: str = "auto", threads: int | None = None,
                 on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:

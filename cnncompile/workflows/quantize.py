@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..artifacts.files import temp_dir, write_bytes
+from ..artifacts.files import default_output, temp_dir, write_bytes
+from ..artifacts.inputs import check_not_input, one_command
 from ..deploy.quantize import (
     DEFAULT_CALIBRATION,
     FORMATS,
@@ -57,11 +58,12 @@ class QuantizeResult:
         return self.float32.latency_ms / self.quantized.latency_ms
 
 
-def default_output(source: Path, mode: str) -> Path:
-    """``model.onnx`` -> ``model.int8.onnx`` beside it."""
+def variant_path(source: Path, mode: str) -> Path:
+    """``model.onnx`` -> ``model.int8.onnx`` beside it (the default output)."""
     return source.with_name(f"{source.stem}.{mode}.onnx")
 
 
+@one_command
 def quantize_model(model: str | Path, data: str | Path, out: str | Path | None = None, *,
                    mode: str = "int8", max_drop: float = 0.01,
                    calibration: int = DEFAULT_CALIBRATION, eval_samples: int | None = None,
@@ -99,10 +101,9 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
     if onnx_model.metadata.get(QUANTIZATION_KEY):
         raise DataError(f"{src}: already quantized ({onnx_model.metadata[QUANTIZATION_KEY]}); "
                         "quantize the float32 export")
-    target = Path(out) if out is not None else default_output(src, mode)
-    if target.resolve() == src.resolve():
-        raise DataError(f"{target}: the output would overwrite the input model")
+    target = Path(out) if out is not None else default_output(variant_path(src, mode))
     ds = _load_data(onnx_model, data)
+    check_not_input(target)  # every input read: refused before the work, not at the write
     test = ds.test if eval_samples is None else ds.test.take(slice(0, eval_samples))
     heads = [name for name, _, _ in onnx_model.heads]
     used = min(calibration, len(ds.train))

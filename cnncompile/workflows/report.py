@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..artifacts.files import default_output
+from ..artifacts.inputs import one_command
 from ..errors import DataError
 from ..frontend.spec import Spec
-from .specs import resolve_spec
+from .resolve import resolve_spec
 
 
+@one_command
 def write_report(spec: Spec | str | Path, out: str | Path | None = None, *,
                  run: str | Path | None = None, input_shape: tuple[int, ...] | str | None = None,
                  classes: int | None = None, model: str | Path | None = None,
@@ -45,7 +48,7 @@ def write_report(spec: Spec | str | Path, out: str | Path | None = None, *,
     analysis = analyze_graph(lower(parsed), batch)
     run_info = read_run(Path(run)) if run is not None else None
     model_info = read_model(Path(model), bench) if model is not None else None
-    path = Path(out) if out is not None else Path(f"{parsed.name}.html")
+    path = Path(out) if out is not None else default_output(f"{parsed.name}.html")
     if not path.parent.is_dir():
         raise DataError(f"-o {path}: the folder {path.parent} does not exist")
     write_text(path, build_page(analysis, parsed.description, run_info, model_info))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.memory import check_memory
+from ..artifacts.inputs import one_command
 from ..errors import DataError, OptionError
 from ..frontend.spec import Spec
 from ..ir import lower
@@ -49,6 +50,7 @@ class _Plan:
     checkpoint: Checkpoint | None = None  # what a resumed run continues from
 
 
+@one_command
 def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | None = None, *,
                 resume: bool = False, overwrite: bool = False, input_shape=None,
                 classes: int | None = None, options: dict[str, Any] | None = None,

@@ -126,3 +126,37 @@ def test_convert_never_writes_its_spec_over_the_script(tmp_path):
     r = cli("convert", script, "-o", script, "--input", "8,8,1", "--classes", "3", cwd=tmp_path)
     assert r.returncode == 2 and "is this command's Python file" in r.stderr, r.stderr
     assert script.read_bytes() == before
+
+
+def test_the_python_api_keeps_the_rule_per_call(spec, tmp_path):
+    import cnncompile
+
+    model = cnncompile.load(spec)
+    before = spec.read_bytes()
+    with pytest.raises(DataError, match="is this command's spec file"):
+        model.report(spec)
+    assert spec.read_bytes() == before
+    out = model.export(tmp_path / "m.onnx").path
+    model.export(out)  # a later call may replace what an earlier one wrote
+    with pytest.raises(DataError, match="is this command's ONNX model file"):
+        cnncompile.quantize(out, "fashion-mnist", out, calibration=10, eval_samples=20)
+
+
+def test_a_default_output_never_replaces_a_file(tmp_path):
+    """`export SPEC` alone used to replace the shipped, trained exported/NAME.onnx."""
+    (tmp_path / "exported").mkdir()
+    shipped = tmp_path / "exported" / "fmnist_small.onnx"
+    shipped.write_bytes((ROOT / "exported" / "fmnist_small.onnx").read_bytes())
+    before = shipped.read_bytes()
+    r = cli("export", SPEC, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.endswith("exported/fmnist_small.onnx: exists, and a default output never "
+                             "replaces a file; give --out PATH to choose where to write (the same "
+                             "path replaces it)\n")
+    assert shipped.read_bytes() == before
+    (tmp_path / "fmnist_small.html").write_text("mine")
+    r = cli("report", SPEC, cwd=tmp_path)
+    assert r.returncode == 2 and "fmnist_small.html: exists" in r.stderr
+    assert (tmp_path / "fmnist_small.html").read_text() == "mine"
+    r = cli("export", SPEC, "-o", shipped, cwd=tmp_path)  # named: replaced, as asked
+    assert r.returncode == 0 and shipped.read_bytes() != before
