@@ -206,10 +206,17 @@ class Model:
 
     def report(self, out: str | Path | None = None, *, run: str | Path | None = None,
                **options) -> Path:
-        """Write the HTML report (``cnncompile report``); returns the page's path."""
+        """Write the HTML report (``cnncompile report``); returns the page's path.
+
+        A run or export made from another version of the spec is flagged on the page and
+        with a :class:`UserWarning`.
+        """
+        import warnings
+
         from .workflows.report import write_report
 
-        return write_report(self.spec, out, run=run, **options)
+        return write_report(self.spec, out, run=run, warn=lambda m: warnings.warn(m, stacklevel=3),
+                            **options)
 
 
 def quantize(model: str | Path, data: str | Path, out: str | Path | None = None, **options):

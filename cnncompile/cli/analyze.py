@@ -75,10 +75,11 @@ def report_warnings(graph, strict: bool) -> None:
     """One stderr line per warning; with ``strict``, any warning ends the command (exit 2)."""
     from ..analysis.warnings import find_warnings
     from ..errors import CnnCompileError, Location
+    from .app import warn
 
     found = find_warnings(graph)
     for w in found:
-        typer.echo(f"warning: {w}", err=True)
+        warn(w)
     if strict and found:
         n = len(found)
         raise CnnCompileError(f"{n} warning{'s' if n != 1 else ''} above, and --strict makes "

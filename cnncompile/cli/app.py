@@ -121,6 +121,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr, control characters escaped (as :func:`fail`)."""
+    from ..artifacts.text import printable
+
+    print(f"warning: {printable(message)}", file=sys.stderr)
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -10,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .app import command
+from .app import command, warn
 from .common import Init, spec_options
 
 
@@ -105,7 +104,7 @@ def export(
         classes=classes, triton=triton, triton_options=triton_options,
         progress=DecodeProgress())
     for warning in outcome.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(warning)
     import onnx
 
     result = outcome.result

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import typer
 
 from ..wording import plural
+from .app import warn
 
 
 class LogFormat(str, Enum):
@@ -60,8 +60,8 @@ class Display:
         if start.batch_norm_validation and self.fmt is LogFormat.rich:
             typer.echo(start.batch_norm_validation)
         if start.rate_warning:
-            print(f"warning: {start.rate_warning}: the model will evaluate poorly; set `bn: "
-                  "{exp_ratio: ...}` on B actions or --bn-recalibrate on", file=sys.stderr)
+            warn(f"{start.rate_warning}: the model will evaluate poorly; set `bn: "
+                 "{exp_ratio: ...}` on B actions or --bn-recalibrate on")
 
     def start(self, trainer, run_dir: Path, resumed: bool) -> None:
         cfg, g = trainer.config, trainer.graph

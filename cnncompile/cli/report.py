@@ -35,7 +35,8 @@ def report(
     Example: `cnncompile report specs/ch9/residual_flower.yaml --run runs/residual_flower`
     """
     from ..workflows.report import write_report
+    from .app import warn
 
     path = write_report(spec, out, run=run, input_shape=input, classes=classes, model=model,
-                        bench=bench, batch=batch)
+                        bench=bench, batch=batch, warn=warn)
     typer.echo(f"wrote {path}")

@@ -249,3 +249,17 @@ def test_chart_ticks_read_as_epochs_and_percentages():
     ticks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "tk"]
     assert "25%" in ticks and "75%" in ticks and "50%" in ticks
     assert "2,000,000" in ticks and not [t for t in ticks if t and "e+" in t]
+
+
+def test_the_command_prints_the_warning_too(tmp_path, run_folder):
+    """The page's banner and one `warning:` line on stderr say the same."""
+    other = lower(load_spec(_other_version(tmp_path)))
+    ckpt = read_checkpoint(run_folder / "checkpoint.npz")
+    save_checkpoint(run_folder / "checkpoint.npz", ckpt.params,
+                    {**ckpt.meta, "ir_hash": other.structure_hash()})
+    out = tmp_path / "page.html"
+    r = CliRunner().invoke(app, ["report", str(RESIDUAL), "--run", str(run_folder), "-o",
+                                 str(out)])
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.output.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and "this run comes from another version of model" in lines[0]
