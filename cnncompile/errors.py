@@ -65,3 +65,8 @@ class ResourceError(CnnCompileError):
 
 class OptionError(CnnCompileError, ValueError):
     """A training option's name or value is not one the option table accepts."""
+
+
+class WorkerFailed(CnnCompileError):
+    """A process of a multi-process training run ended or stopped answering; the message names
+    it and how it ended (the run's last completed step is saved, as on Ctrl-C)."""

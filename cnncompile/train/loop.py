@@ -19,6 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import signal
@@ -33,7 +34,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts.files import Terminated, check_writable_dir
 from ..data.datasets import Dataset
-from ..errors import CnnCompileError, DataError
+from ..errors import CnnCompileError, DataError, WorkerFailed
 from ..evaluation.metrics import accuracy_columns, history_row, write_metrics_csv
 from ..training_options import OPTIMIZER_RULES
 from .augment import augment, check_augment
@@ -112,6 +113,12 @@ class _DeferredSignals:
     @property
     def requested(self) -> bool:
         return self.signum is not None
+
+    def shared(self, engine) -> bool:
+        """Whether any process of the run was asked to stop; every process then takes the
+        same signal (the highest number), so each says the same and exits alike."""
+        self.signum = engine.max_over_ranks(int(self.signum or 0)) or None
+        return self.requested
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
@@ -243,7 +250,12 @@ class Trainer:
         with _DeferredSignals() as signals, np.errstate(over="ignore", invalid="ignore"):
             while self.epoch < self.config.epochs:
                 self._run_epoch(signals)
-                if self.engine.any_rank(signals.requested):
+                try:
+                    stop = signals.shared(self.engine)
+                except WorkerFailed as e:
+                    raise WorkerFailed(f"{e} after epoch {self.epoch}: kept "
+                                       f"{self.checkpoint_path}; continue with --resume") from None
+                if stop:
                     raise TrainingInterrupted(
                         f"{signal_word(signals.signum)} after epoch {self.epoch}: saved "
                         f"{self.checkpoint_path}; continue with --resume",
@@ -262,22 +274,24 @@ class Trainer:
         cur = self.current
         self.hooks.on_epoch_start(self.epoch + 1, cfg.epochs, steps, cur.step)
         started = time.perf_counter() - cur.seconds
-        try:
-            while cur.step < steps:
-                self._step(cur, steps)
-                self.hooks.on_step(StepInfo(
-                    self.epoch + 1, cfg.epochs, cur.step, steps,
-                    min(cur.step * cfg.batch_size, len(self.data.train)),
-                    cur.loss_sum / cur.step, {h: a / cur.step for h, a in cur.acc_sums.items()},
-                    self.optimizer.lr))
-                if self.engine.any_rank(signals.requested):  # every worker stops at this step
-                    raise KeyboardInterrupt
-        except (KeyboardInterrupt, Terminated) as e:
-            cur.seconds = time.perf_counter() - started
-            signum = e.signum if isinstance(e, Terminated) else (signals.signum or signal.SIGINT)
-            self._interrupted(cur, steps, signum)
-        self._check_finite(steps)
-        val_loss, val_acc = self.measure(self.data.val, self.validation_statistics())
+        with self._saved_if_a_worker_fails(cur, steps, started):
+            try:
+                while cur.step < steps:
+                    self._step(cur, steps)
+                    self.hooks.on_step(StepInfo(
+                        self.epoch + 1, cfg.epochs, cur.step, steps,
+                        min(cur.step * cfg.batch_size, len(self.data.train)),
+                        cur.loss_sum / cur.step,
+                        {h: a / cur.step for h, a in cur.acc_sums.items()}, self.optimizer.lr))
+                    if signals.shared(self.engine):  # every worker stops at this step
+                        raise KeyboardInterrupt
+            except (KeyboardInterrupt, Terminated) as e:
+                cur.seconds = time.perf_counter() - started
+                signum = (e.signum if isinstance(e, Terminated)
+                          else (signals.signum or signal.SIGINT))
+                self._interrupted(cur, steps, signum)
+            self._check_finite(steps)
+            val_loss, val_acc = self.measure(self.data.val, self.validation_statistics())
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         row = history_row(self.epoch + 1, self.optimizer.lr, cur.loss_sum / steps,
@@ -291,15 +305,35 @@ class Trainer:
             write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
         self.hooks.on_epoch_end(row)
 
+    @contextlib.contextmanager
+    def _saved_if_a_worker_fails(self, cur: _Epoch, steps: int, started: float):
+        """A process of the run ended: save the last completed step (the engine and the
+        generator are back at its end), as Ctrl-C does, and say where."""
+        try:
+            yield
+        except WorkerFailed as e:
+            cur.seconds = time.perf_counter() - started
+            path = self.save(partial=cur)
+            raise WorkerFailed(f"{e} at epoch {self.epoch + 1}, step {cur.step}/{steps}: saved "
+                               f"{path} (the last completed step); continue with --resume"
+                               ) from None
+
     def _step(self, cur: _Epoch, steps: int) -> None:
         cfg = self.config
         idx = cur.perm[cur.step * cfg.batch_size:(cur.step + 1) * cfg.batch_size]
+        drawn = self.rng.bit_generator.state  # a step a lost worker stopped is drawn again
         x = augment(self.data.train.inputs(idx), cfg.augment, self.rng)
         self._updating = True
-        res = self.engine.forward_loss(x, self.data.train.y[idx], cfg.label_smoothing, self.rng)
-        if not math.isfinite(res.loss):
-            self._diverged(f"the loss became {res.loss}", cur.step + 1)
-        self.engine.update(res, cfg.lr_at(self.epoch, cur.step, steps))
+        try:
+            res = self.engine.forward_loss(x, self.data.train.y[idx], cfg.label_smoothing,
+                                           self.rng)
+            if not math.isfinite(res.loss):
+                self._diverged(f"the loss became {res.loss}", cur.step + 1)
+            self.engine.update(res, cfg.lr_at(self.epoch, cur.step, steps))
+        except WorkerFailed:
+            self.rng.bit_generator.state = drawn
+            self._updating = False
+            raise
         self._updating = False
         cur.step += 1
         cur.loss_sum += res.loss

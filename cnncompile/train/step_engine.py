@@ -41,8 +41,9 @@ class StepEngine(Protocol):
         """Replace the weights: the hook through which batch-norm statistics recalibrated
         after training (``train/recalibrate.py``) reach the engine before the test report."""
 
-    def any_rank(self, flag: bool) -> bool:
-        """Whether ``flag`` is set in any process (one process: ``flag``)."""
+    def max_over_ranks(self, value: int) -> int:
+        """The largest of every process's ``value`` (one process: ``value``); a collective
+        that fails because a process ended raises :class:`~cnncompile.errors.WorkerFailed`."""
 
     def close(self) -> None:
         """Release processes and devices."""
@@ -79,8 +80,8 @@ class NumpyEngine:
         for k, v in params.items():
             self._params[k][...] = v
 
-    def any_rank(self, flag: bool) -> bool:
-        return flag
+    def max_over_ranks(self, value: int) -> int:
+        return value
 
     def close(self) -> None:
         pass

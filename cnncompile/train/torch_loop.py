@@ -10,38 +10,24 @@ same optimiser step: N workers compute what one process computes with the same g
 Rank 0 alone writes checkpoints, metrics and reports.
 
 ``--workers N`` starts N-1 processes beside this one on this machine (gloo on CPU, NCCL on
-GPUs); under ``torchrun`` (RANK and WORLD_SIZE set) the launcher has started them.
+GPUs; ``backends/torch/workers.py`` starts, watches and ends them) once the trainer's checks
+have passed; under ``torchrun`` (RANK and WORLD_SIZE set) the launcher has started them. A
+collective that fails because a process ended raises
+:class:`~cnncompile.errors.WorkerFailed` with this engine back at the step's start, so the loop
+saves the last completed step as on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import socket
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..backends.numpy.losses import LossResult, loss_and_grad
-from ..errors import DataError
-
-COLLECTIVE_TIMEOUT = timedelta(minutes=10)  # a worker that died stops the others by then
-
-
-@dataclass
-class Workers:
-    """This process's place in a run: rank, world size, device, and the workers it started."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    children: list = field(default_factory=list)
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
+from ..errors import DataError, WorkerFailed
 
 
 def resolve_device(device: str, local_rank: int = 0) -> str:
@@ -58,69 +44,41 @@ def resolve_device(device: str, local_rank: int = 0) -> str:
     return f"cuda:{local_rank % torch.cuda.device_count()}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def join_process_group(device: str, job: dict | None, workers: int) -> Workers:
-    """Join (or, with ``workers`` > 1 outside torchrun, create) the run's process group.
-
-    ``job`` is what a started worker needs to build its own trainer (see :func:`_worker`).
-    """
-    import torch.distributed as dist
-
-    env, init = os.environ, None  # None: torchrun's MASTER_ADDR and MASTER_PORT
-    if "RANK" in env and int(env.get("WORLD_SIZE", "1")) > 1:  # torchrun (or Slurm + env)
-        w = Workers(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", "0")))
-    elif workers > 1 and job is not None:  # --workers N: this process is rank 0
-        port = _free_port()
-        init = f"tcp://127.0.0.1:{port}"  # this process's environment stays as it was
-        ctx = multiprocessing.get_context("spawn")
-        children = [ctx.Process(target=_worker, args=(r, workers, port, job), daemon=False)
-                    for r in range(1, workers)]
-        for c in children:
-            c.start()
-        w = Workers(0, workers, 0, children)
-    else:
-        return Workers()
-    if not dist.is_initialized():
-        backend = "nccl" if resolve_device(device, w.local_rank).startswith("cuda") else "gloo"
-        dist.init_process_group(backend, init_method=init, rank=w.rank, world_size=w.world,
-                                timeout=COLLECTIVE_TIMEOUT)
-    return w
-
-
-def _worker(rank: int, world: int, port: int, job: dict) -> None:
-    """A started worker (rank >= 1): train the same run silently; rank 0 reports and writes."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+def run_worker(job: dict) -> None:
+    """A started worker (rank >= 1), in the process group already: train the same run
+    silently while rank 0 reports and writes. Whatever stops it reaches rank 0 as one line
+    (``backends/torch/workers.py``)."""
     from ..data.datasets import load_dataset
-    from .loop import DivergedError, TrainingInterrupted
 
     cfg, graph = job["config"], job["graph"]
     data = load_dataset(job["data"], graph.input_shape, graph.heads,
                         validation=cfg.validation, limit=cfg.limit)
     trainer = make_trainer(job["spec"], graph, data, cfg, job["run_dir"], resume=job["resume"],
-                           source=job["data"])  # RANK is set: it joins, starts nothing
+                           source=job["data"])  # in the group already: it starts nothing
     try:
         trainer.fit()
-    except (TrainingInterrupted, DivergedError, KeyboardInterrupt):
-        pass  # rank 0 saw the same and says so
     finally:
         trainer.engine.close()
+
+
+def _is_collective_failure(e: BaseException) -> bool:
+    """A collective that failed because a peer ended or timed out (not a bug in a kernel)."""
+    import torch.distributed as dist
+
+    text = str(e).lower()
+    return isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "nccl", "c10d"))
 
 
 class TorchEngine:
     """The step engine on the PyTorch backend (see ``train/step_engine.py``)."""
 
     def __init__(self, graph, params: dict[str, np.ndarray], optimizer, device: str = "auto",
-                 workers: Workers | None = None, seed: int = 0):
+                 workers=None, seed: int = 0):
         import torch
         import torch.distributed as dist
 
         from ..backends.torch import GraphModule, TorchOptimizer
+        from ..backends.torch.workers import Workers
 
         self.torch, self.graph = torch, graph
         self.workers = workers or Workers()
@@ -133,6 +91,7 @@ class TorchEngine:
         self.optimizer = TorchOptimizer.like(optimizer, self.module.named_ir_parameters())
         self._logits = None
         self._rows = slice(None)
+        self._step_buffers: dict | None = None  # the running statistics at the step's start
 
     @property
     def writes(self) -> bool:
@@ -171,22 +130,46 @@ class TorchEngine:
         dist.all_gather(parts, pad)
         return np.concatenate([p[:s].cpu().numpy() for p, s in zip(parts, sizes, strict=True)])
 
+    @contextmanager
+    def _collectives(self) -> Iterator[None]:
+        """Turn a collective that failed because a process ended into WorkerFailed, the
+        running statistics back at the step's start (the weights change after the last
+        collective of a step, in the optimiser's step)."""
+        if not self.workers.distributed:
+            yield
+            return
+        if self._step_buffers is None:
+            self._step_buffers = {k: b.detach().clone() for k, b in self.module.named_buffers()}
+        try:
+            yield
+        except RuntimeError as e:
+            if not _is_collective_failure(e):
+                raise
+            with self.torch.no_grad():
+                for k, b in self.module.named_buffers():
+                    b.copy_(self._step_buffers[k])
+            self._logits = None
+            raise WorkerFailed(self.workers.failure(e)) from None
+
     def forward_loss(self, x, y, label_smoothing, rng) -> LossResult:
         from ..backends.torch import RandomSource
 
+        self._step_buffers = None  # a new step: its start is taken at its first collective
         self._rows = self._share(len(x))
         self.module.train()
         self.module.random = RandomSource(rng, len(x), self._rows)
-        self._logits = self.module(self._to_device(x[self._rows]))
-        logits = self._gather(self._logits, len(x))
+        with self._collectives():
+            self._logits = self.module(self._to_device(x[self._rows]))
+            logits = self._gather(self._logits, len(x))
         return loss_and_grad(self.graph.heads, logits, y, label_smoothing)
 
     def update(self, result: LossResult, lr: float) -> None:
         self.optimizer.zero_grad()
-        self._logits.backward(self._to_device(result.grad[self._rows]))
-        self._logits = None
-        if self.workers.distributed:
-            self._sum_gradients()
+        with self._collectives():
+            self._logits.backward(self._to_device(result.grad[self._rows]))
+            self._logits = None
+            if self.workers.distributed:
+                self._sum_gradients()
         self.optimizer.lr = lr
         self.optimizer.step()
 
@@ -206,31 +189,29 @@ class TorchEngine:
     def logits(self, x: np.ndarray) -> np.ndarray:
         rows = self._share(len(x))
         self.module.eval()
-        with self.torch.no_grad():
+        self._step_buffers = None
+        with self.torch.no_grad(), self._collectives():
             local = self.module(self._to_device(x[rows]))
-        return self._gather(local, len(x))
+            return self._gather(local, len(x))
 
-    def any_rank(self, flag: bool) -> bool:
+    def max_over_ranks(self, value: int) -> int:
         if not self.workers.distributed:
-            return flag
+            return value
         import torch.distributed as dist
 
-        t = self.torch.tensor([int(flag)], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
+        t = self.torch.tensor([value], device=self.device)
+        self._step_buffers = None
+        with self._collectives():
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
 
     def close(self) -> None:
-        """Leave the process group and wait for the workers this process started."""
+        """Leave the process group and end the workers this process started."""
         if not self.workers.distributed:
             return
-        import torch.distributed as dist
+        from ..backends.torch.workers import Workers
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
-        for c in self.workers.children:
-            c.join(timeout=60)
-            if c.is_alive():
-                c.terminate()
+        self.workers.close()
         self.workers = Workers(local_rank=self.workers.local_rank)  # from now on, one process
         self.module.sync = None
 
@@ -239,8 +220,11 @@ def make_trainer(spec, graph, data, config, run_dir: Path, hooks=None, resume=No
                  source: str | None = None):
     """The loop's Trainer on ``config.backend``: NumPy, or torch on ``config.device`` with
     ``config.workers`` processes (``source``: the ``--data`` text, which started workers load).
+
+    The workers start when the trainer builds its engine, after its own checks (another batch
+    size on resume, ...) have passed: a refused run starts no process.
     """
-    from .loop import Trainer
+    from .loop import Trainer, TrainHooks
 
     if config.backend == "numpy":
         if config.workers > 1:
@@ -248,6 +232,7 @@ def make_trainer(spec, graph, data, config, run_dir: Path, hooks=None, resume=No
                             "process)")
         return Trainer(spec, graph, data, config, run_dir, hooks=hooks, resume=resume)
     from ..backends import torch as _torch_backend  # noqa: F401  (the extra's one-line error)
+    from ..backends.torch.workers import join_process_group
 
     if config.workers > 1 and source is None:
         raise ValueError("make_trainer: workers > 1 needs `source`, the data the workers load")
@@ -255,10 +240,18 @@ def make_trainer(spec, graph, data, config, run_dir: Path, hooks=None, resume=No
     job = None if source is None else {"spec": spec, "graph": graph, "data": source,
                                        "config": config, "run_dir": Path(run_dir),
                                        "resume": resume}
-    workers = join_process_group(config.device, job, config.workers)
 
     def engine(g, params, optimizer):
-        return TorchEngine(g, params, optimizer, config.device, workers, config.seed)
+        backend = "nccl" if resolve_device(config.device).startswith("cuda") else "gloo"
+        workers = join_process_group(backend, config.workers, run_worker, job)
+        try:
+            return TorchEngine(g, params, optimizer, config.device, workers, config.seed)
+        except BaseException:
+            workers.close()
+            raise
 
-    return Trainer(spec, graph, data, config, run_dir, hooks=hooks if workers.rank == 0 else None,
-                   resume=resume, engine=engine)
+    trainer = Trainer(spec, graph, data, config, run_dir, hooks=hooks, resume=resume,
+                      engine=engine)
+    if not trainer.engine.writes:  # rank 0 alone reports
+        trainer.hooks = TrainHooks()
+    return trainer
