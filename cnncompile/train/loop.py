@@ -117,8 +117,12 @@ class _DeferredSignals:
     def shared(self, engine) -> bool:
         """Whether any process of the run was asked to stop; every process then takes the
         same signal (the highest number), so each says the same and exits alike."""
-        self.signum = engine.max_over_ranks(int(self.signum or 0)) or None
-        return self.requested
+        shared = engine.max_over_ranks(int(self.signum or 0))
+        if shared and not self.requested:
+            self.signum = shared
+        # the shared answer alone, so every process decides alike; a signal that lands as the
+        # call returns stays set for the next one
+        return bool(shared)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
