@@ -34,6 +34,12 @@ def _joined(accuracy: dict[str, float]) -> str:
     return "+".join(f"{a:.3f}" for a in accuracy.values())
 
 
+def engine_line(engine: dict) -> str:
+    """``training on torch, cpu, 2 workers x 1 thread``: where the run trains."""
+    return (f"training on {engine['backend']}, {engine['device']}, "
+            f"{plural(engine['workers'], 'worker')} x {plural(engine['threads'], 'thread')}")
+
+
 class Display:
     """Progress and report lines for one log format; it implements the loop's TrainHooks."""
 
@@ -56,14 +62,15 @@ class Display:
     def on_start(self, start) -> None:
         """The run's header, then how validation treats batch norm (rich output) and the
         batch-norm rate warning (stderr)."""
-        self.start(start.trainer, start.run_dir, start.resumed)
+        self.start(start.trainer, start.run_dir, start.resumed, start.engine, start.resume_note)
         if start.batch_norm_validation and self.fmt is LogFormat.rich:
             typer.echo(start.batch_norm_validation)
         if start.rate_warning:
             warn(f"{start.rate_warning}: the model will evaluate poorly; set `bn: "
                  "{exp_ratio: ...}` on B actions or --bn-recalibrate on")
 
-    def start(self, trainer, run_dir: Path, resumed: bool) -> None:
+    def start(self, trainer, run_dir: Path, resumed: bool, engine: dict | None = None,
+              resume_note: str | None = None) -> None:
         cfg, g = trainer.config, trainer.graph
         self.name, self.report = g.name, cfg.report
         self.last_report = trainer.elapsed
@@ -72,7 +79,7 @@ class Display:
         if self.fmt is LogFormat.json:
             self.emit("start", model=g.name, params=params, data=trainer.data.describe(),
                       run_dir=str(run_dir), resumed_at_epoch=trainer.epoch if resumed else None,
-                      config=cfg.to_dict())
+                      config=cfg.to_dict(), engine=engine, resume=resume_note)
         elif self.fmt is LogFormat.textbook:
             typer.echo(f"Model {self.name} train started:")
         else:
@@ -90,6 +97,10 @@ class Display:
             self.console.print(", ".join([f"{cfg.optimizer} lr {cfg.learning_rate:g}{sched}",
                                           f"batch {cfg.batch_size}", plural(cfg.epochs, "epoch"),
                                           f"seed {cfg.seed}", *extra]) + f" -> {where}")
+            if engine:
+                typer.echo(engine_line(engine))
+            if resume_note:
+                typer.echo(f"resume {resume_note}")
 
     # -- TrainHooks ----------------------------------------------------------------------------
     def on_epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
@@ -158,6 +169,16 @@ class Display:
     def end(self, result) -> None:
         """The test report of the finished run (a RunResult)."""
         acc = result.accuracy_text()
+        if result.complete_at_epoch is not None:
+            line = (f"{result.run_dir}: the run is complete (epoch {result.complete_at_epoch}, "
+                    f"test accuracy {acc}); nothing trained or tested again: give --epochs N "
+                    "to train on")
+            if self.fmt is LogFormat.json:
+                self.emit("complete", run_dir=str(result.run_dir), accuracy=result.accuracy,
+                          epoch=result.complete_at_epoch)
+            else:
+                typer.echo(line)
+            return
         if self.fmt is LogFormat.json:
             self.emit("test", accuracy=result.accuracy, samples=result.test_samples,
                       batch_norm=result.batch_norm,

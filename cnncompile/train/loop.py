@@ -213,6 +213,12 @@ class Trainer:
         self.engine = make_engine(graph, params, self.optimizer)
         self.optimizer = self.engine.optimizer
 
+    @functools.cached_property
+    def engine_description(self) -> dict:
+        """Where this run trains (backend, device, workers, threads), taken once: a closed
+        multi-process engine goes on as one process for the final test."""
+        return self.engine.describe()
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         """The current weights and running statistics as float32 arrays, by IR name."""
@@ -450,7 +456,7 @@ class Trainer:
                 self.heads, accuracy_columns(self.heads, "val"), strict=True) if c in last},
             "data": self.data.source, "data_fingerprint": self.data.fingerprint(),
             "preprocessing": self.data.preprocessing.to_dict(),
-            "cnncompile": __version__, **extra,
+            "engine": self.engine_description, "cnncompile": __version__, **extra,
         }
 
     def save(self, partial: _Epoch | None = None, **extra) -> Path:

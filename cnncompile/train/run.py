@@ -142,6 +142,8 @@ class RunStart:
     resumed: bool
     batch_norm_validation: str | None = None
     rate_warning: str | None = None
+    engine: dict = field(default_factory=dict)  # backend, device, workers, threads
+    resume_note: str | None = None  # what a resume keeps from its record, what it changes
 
 
 @dataclass
@@ -157,6 +159,7 @@ class RunResult:
     checkpoint: Path | None = None  # the run's checkpoint.npz (weights for evaluate, export)
     test_samples: int = 0
     trained_seconds: float = 0.0  # training time of the whole run, resumed parts included
+    complete_at_epoch: int | None = None  # set when a resume found the run finished: nothing ran
 
     def accuracy_text(self) -> str:
         return "+".join(f"{a:.3f}" for a in self.accuracy.values())

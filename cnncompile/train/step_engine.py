@@ -10,6 +10,7 @@ its engine optimiser (whose options and loaded state the engine adopts).
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
@@ -44,6 +45,9 @@ class StepEngine(Protocol):
     def max_over_ranks(self, value: int) -> int:
         """The largest of every process's ``value`` (one process: ``value``); a collective
         that fails because a process ended raises :class:`~cnncompile.errors.WorkerFailed`."""
+
+    def describe(self) -> dict:
+        """Where it trains: ``backend``, ``device``, ``workers`` and ``threads`` (per worker)."""
 
     def close(self) -> None:
         """Release processes and devices."""
@@ -83,5 +87,18 @@ class NumpyEngine:
     def max_over_ranks(self, value: int) -> int:
         return value
 
+    def describe(self) -> dict:
+        return {"backend": "numpy", "device": "cpu", "workers": 1, "threads": _blas_threads()}
+
     def close(self) -> None:
         pass
+
+
+def _blas_threads() -> int:
+    """The threads NumPy's BLAS runs on (threadpoolctl reads them; without it, the cores)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"),
+               default=1)

@@ -205,6 +205,10 @@ class TorchEngine:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return int(t.item())
 
+    def describe(self) -> dict:
+        return {"backend": "torch", "device": str(self.device), "workers": self.workers.world,
+                "threads": self.torch.get_num_threads()}
+
     def close(self) -> None:
         """Leave the process group and end the workers this process started."""
         if not self.workers.distributed:

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from ..train import (
 from ..train.recalibrate import VALIDATION_SAMPLES, rate_warning
 from ..train.run import RUNS_ROOT, RunResult, RunStart, claimed_run_dir, clear_run
 from ..train.torch_loop import make_trainer
+from ..training_options import DEFAULTS, OPTIONS_BY_NAME
 from .resolve import resolve_spec, with_input_shape
 
 
@@ -48,6 +50,7 @@ class _Plan:
     spec: Spec
     config: TrainConfig
     checkpoint: Checkpoint | None = None  # what a resumed run continues from
+    note: str | None = None  # what a resumed run keeps from its record, and what it changes
 
 
 @one_command
@@ -95,7 +98,26 @@ def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | Non
         if overwrite:
             clear_run(run_dir)
         plan = _resume_plan(sp, run_dir, input_shape, flags) if resume else _fresh_plan(sp, flags)
+        if plan.checkpoint is not None and _complete(plan):
+            return _already_complete(plan, run_dir)
         return _run(plan, str(data), run_dir, hooks, decode_progress)
+
+
+def _complete(plan: _Plan) -> bool:
+    """The checkpoint holds every epoch asked for and the test of them."""
+    meta = plan.checkpoint.meta
+    return (int(meta["epoch"]) >= plan.config.epochs and not meta.get("partial")
+            and meta.get("test_accuracy") is not None)
+
+
+def _already_complete(plan: _Plan, run_dir: Path) -> RunResult:
+    """A finished run resumed without more epochs: nothing is trained or tested again."""
+    meta = plan.checkpoint.meta
+    accuracy = {h: (math.nan if a is None else a) for h, a in meta["test_accuracy"].items()}
+    return RunResult(accuracy, None, 0.0, [], run_dir=run_dir,
+                     checkpoint=run_dir / "checkpoint.npz",
+                     trained_seconds=float(meta.get("elapsed", 0.0)),
+                     complete_at_epoch=int(meta["epoch"]))
 
 
 def _fresh_plan(sp: Spec, flags: dict) -> _Plan:
@@ -109,11 +131,37 @@ def _resume_plan(sp: Spec, run_dir: Path, input_shape, flags: dict) -> _Plan:
     recorded = tuple(ckpt.meta.get("input_shape") or ())
     if input_shape is None and recorded:
         sp = with_input_shape(sp, recorded)
+    given = {k: v for k, v in flags.items() if v is not None}
     try:
-        config = TrainConfig.from_dict(ckpt.meta["config"]).replace(flags)
+        record = TrainConfig.from_dict(ckpt.meta["config"])
+        if given.get("backend", record.backend) != record.backend:
+            # --backend alone switches: the other backend's device and workers stay behind
+            given = {k: DEFAULTS[k] for k in _WHERE_IT_RUNS} | given
+        config = record.replace(given)
     except OptionError as e:  # a record the option table no longer accepts
         raise DataError(f"{run_dir / 'checkpoint.npz'}: its recorded {e}") from None
-    return _Plan(sp, config, ckpt)
+    return _Plan(sp, config, ckpt, _resume_note(record, config, _fresh_plan(sp, flags).config,
+                                                given))
+
+
+_WHERE_IT_RUNS = ("device", "workers")  # options of one backend only
+
+
+def _resume_note(record: TrainConfig, config: TrainConfig, fresh: TrainConfig,
+                 given: dict) -> str | None:
+    """``keeps the recorded --backend torch, --workers 2; changes --epochs 1 -> 3``: the
+    recorded options a fresh run would not take, and the ones the flags change."""
+    def flag(name: str) -> str:
+        return OPTIONS_BY_NAME[name].cli_flag or name
+
+    names = list(record.to_dict())
+    kept = [f"{flag(k)} {getattr(config, k)}" for k in names if k not in given
+            and getattr(config, k) != getattr(fresh, k)]
+    changed = [f"{flag(k)} {getattr(record, k)} -> {getattr(config, k)}" for k in names
+               if getattr(config, k) != getattr(record, k)]
+    parts = (["keeps the recorded " + ", ".join(kept)] if kept else []) + (
+        ["changes " + ", ".join(changed)] if changed else [])
+    return "; ".join(parts) or None
 
 
 def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks,
@@ -134,23 +182,26 @@ def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks,
         if not trainer.engine.writes:  # a torchrun worker other than rank 0: rank 0 reports
             trainer.fit()
             return None
-        hooks.on_start(_start(trainer, run_dir, resumed=ckpt is not None))
+        hooks.on_start(_start(trainer, run_dir, ckpt is not None, plan.note))
         trainer.fit()
     finally:
         trainer.engine.close()  # the worker processes end; rank 0 tests and writes
     return finish(trainer)
 
 
-def _start(trainer: Trainer, run_dir: Path, resumed: bool) -> RunStart:
-    """The start record: how validation treats batch norm, and the rate warning."""
+def _start(trainer: Trainer, run_dir: Path, resumed: bool, note: str | None) -> RunStart:
+    """The start record: where it trains, what a resume keeps, how validation treats batch
+    norm, and the rate warning."""
+    engine = trainer.engine_description
     if not any(n.op == "batch_norm" for n in trainer.graph):
-        return RunStart(trainer, run_dir, resumed)
+        return RunStart(trainer, run_dir, resumed, engine=engine, resume_note=note)
     config = trainer.config
     if config.bn_recalibrate:  # the running averages are replaced, whatever their rate
         return RunStart(trainer, run_dir, resumed,
                         f"batch norm: validation uses statistics recalibrated on up to "
                         f"{VALIDATION_SAMPLES:,} training samples; the model's are "
-                        "recalibrated after training")
+                        "recalibrated after training", engine=engine, resume_note=note)
     return RunStart(trainer, run_dir, resumed,
                     "batch norm: validation and test use the running averages (textbook)",
-                    rate_warning(trainer.graph, config.epochs * trainer.steps_per_epoch()))
+                    rate_warning(trainer.graph, config.epochs * trainer.steps_per_epoch()),
+                    engine=engine, resume_note=note)

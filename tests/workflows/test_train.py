@@ -128,3 +128,41 @@ def test_ctrl_c_saves_the_step_and_raises_a_typed_interruption(toy, tmp_path):
     assert read_checkpoint(caught.value.checkpoint).meta["partial"]["step"] == 3
     done = train_model(spec, data, tmp_path / "run", resume=True)
     assert read_checkpoint(done.checkpoint).meta["epoch"] == 1
+
+
+class _StartRecorder(TrainHooks):
+    def on_start(self, start):
+        self.start = start
+
+
+def test_the_start_and_the_checkpoint_say_where_the_run_trains(toy, tmp_path):
+    spec, data = toy
+    hooks = _StartRecorder()
+    result = train_model(spec, data, tmp_path / "run", hooks=hooks)
+    engine = hooks.start.engine
+    assert {k: engine[k] for k in ("backend", "device", "workers")} == {
+        "backend": "numpy", "device": "cpu", "workers": 1}
+    assert engine["threads"] >= 1
+    assert read_checkpoint(result.checkpoint).meta["engine"] == engine
+    assert hooks.start.resume_note is None
+
+
+def test_a_resume_says_what_it_keeps_and_what_it_changes(toy, tmp_path):
+    spec, data = toy
+    train_model(spec, data, tmp_path / "run", options={"batch_size": 20,
+                                                       "learning_rate": 0.01})
+    hooks = _StartRecorder()
+    train_model(spec, data, tmp_path / "run", resume=True, options={"epochs": 2}, hooks=hooks)
+    assert hooks.start.resume_note == ("keeps the recorded --batch-size 20, --lr 0.01; "
+                                       "changes --epochs 1 -> 2")
+
+
+def test_resuming_a_finished_run_trains_and_tests_nothing(toy, tmp_path):
+    spec, data = toy
+    first = train_model(spec, data, tmp_path / "run")
+    before = first.checkpoint.read_bytes()
+    hooks = Recorder()
+    again = train_model(spec, data, tmp_path / "run", resume=True, hooks=hooks)
+    assert again.complete_at_epoch == 1 and again.accuracy == first.accuracy
+    assert hooks.events == []  # no start, no epoch
+    assert first.checkpoint.read_bytes() == before
