@@ -166,3 +166,33 @@ def test_resuming_a_finished_run_trains_and_tests_nothing(toy, tmp_path):
     assert again.complete_at_epoch == 1 and again.accuracy == first.accuracy
     assert hooks.events == []  # no start, no epoch
     assert first.checkpoint.read_bytes() == before
+
+
+def test_a_signal_another_process_took_during_the_checkpoint_stops_this_one_alike(toy, tmp_path):
+    """The stop is shared as the signal's number: a process that took no signal itself says
+    and exits as the one that did (it crashed on `None is not a valid Signals`)."""
+    from cnncompile.frontend import load_spec
+    from cnncompile.ir import lower
+    from cnncompile.train import TrainConfig, Trainer, load_dataset
+    from cnncompile.train.step_engine import NumpyEngine
+
+    class OtherRankTerminated(NumpyEngine):
+        at_epoch_end = False
+
+        def max_over_ranks(self, value):
+            return int(signal.SIGTERM) if OtherRankTerminated.at_epoch_end else value
+
+    class EpochEnd(TrainHooks):
+        def on_epoch_end(self, row):
+            OtherRankTerminated.at_epoch_end = True  # as the checkpoint was taken
+
+    spec, data = toy
+    sp = load_spec(spec)
+    graph = lower(sp)
+    trainer = Trainer(sp, graph, load_dataset(str(data), graph.input_shape, graph.heads),
+                      TrainConfig(epochs=3, batch_size=16), tmp_path / "run", hooks=EpochEnd(),
+                      engine=OtherRankTerminated)
+    with pytest.raises(TrainingInterrupted) as caught:
+        trainer.fit()
+    assert caught.value.exit_code == 143
+    assert str(caught.value).startswith("terminated (SIGTERM) after epoch 1: saved")

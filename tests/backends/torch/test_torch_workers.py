@@ -172,3 +172,35 @@ def test_a_refused_resume_starts_no_worker_and_prints_one_line(run_args, tmp_pat
     assert group_ends(proc.pid), "a process outlived the run"
     assert proc.returncode == 2, err
     assert "the run was trained with --batch-size 2" in one_line(err)
+
+
+def _start_event(out: str) -> dict:
+    return json.loads(out.splitlines()[0])
+
+
+def test_a_resume_keeps_torch_and_its_workers_and_says_so_and_backend_alone_switches(
+        run_args, tmp_path):
+    run = str(tmp_path / "r")
+    first = subprocess.run(run_args + ["--epochs", "1", "--workers", "2", "--out", run],
+                           capture_output=True, text=True, env=ENV, timeout=120)
+    assert first.returncode == 0, first.stderr
+    start_event = _start_event(first.stdout)
+    assert start_event["engine"]["backend"] == "torch" and start_event["engine"]["workers"] == 2
+    assert read_checkpoint(tmp_path / "r" / "checkpoint.npz").meta["engine"] == {
+        "backend": "torch", "device": "cpu", "workers": 2, "threads": start_event["engine"]["threads"]}
+    numpy_args = [a for a in run_args if a not in ("--backend", "torch", "--device", "cpu")]
+    kept = subprocess.run(numpy_args + ["--epochs", "2", "--out", run, "--resume"],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert kept.returncode == 0, kept.stderr
+    event = _start_event(kept.stdout)
+    assert event["engine"]["workers"] == 2 and event["engine"]["backend"] == "torch"
+    assert event["resume"] == ("keeps the recorded --backend torch, --device cpu, --workers 2; "
+                               "changes --epochs 1 -> 2")
+    switched = subprocess.run(numpy_args + ["--epochs", "3", "--out", run, "--resume",
+                                            "--backend", "numpy"],
+                              capture_output=True, text=True, env=ENV, timeout=120)
+    assert switched.returncode == 0, switched.stderr
+    event = _start_event(switched.stdout)
+    assert event["engine"]["backend"] == "numpy" and event["engine"]["workers"] == 1
+    assert event["resume"] == ("changes --epochs 2 -> 3, --backend torch -> numpy, --device "
+                               "cpu -> auto, --workers 2 -> 1")
