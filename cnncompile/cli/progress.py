@@ -171,8 +171,8 @@ class Display:
         acc = result.accuracy_text()
         if result.complete_at_epoch is not None:
             line = (f"{result.run_dir}: the run is complete (epoch {result.complete_at_epoch}, "
-                    f"test accuracy {acc}); nothing trained or tested again: give --epochs N "
-                    "to train on")
+                    f"test accuracy {acc}); nothing trained or tested again: give --epochs above "
+                    f"{result.complete_at_epoch} to train on")
             if self.fmt is LogFormat.json:
                 self.emit("complete", run_dir=str(result.run_dir), accuracy=result.accuracy,
                           epoch=result.complete_at_epoch)
