@@ -133,10 +133,12 @@ def test_a_signal_to_a_worker_alone_reaches_the_parent_as_its_own(run_args, tmp_
                         one_line(err)), err
 
 
-def test_a_killed_parent_takes_its_worker_with_it(run_args, tmp_path):
+@pytest.mark.parametrize("when", ["as the worker starts", "after the first epoch"])
+def test_a_killed_parent_takes_its_worker_with_it(run_args, tmp_path, when):
     proc = start(run_args + ["--epochs", "50", "--workers", "2", "--out", str(tmp_path / "r")])
     worker = started_worker(proc.pid)
-    first_epoch(proc)
+    if when == "after the first epoch":
+        first_epoch(proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert group_ends(proc.pid, 10), f"worker {worker} outlived its parent"
