@@ -78,13 +78,17 @@ def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | Non
 
     Returns:
         The test figures and the files written; None on a torchrun worker other than rank 0,
-        which trains silently while rank 0 reports.
+        which trains silently while rank 0 reports. A resume of a run that has trained and
+        tested every epoch asked for trains nothing: its recorded test figures, with
+        ``complete_at_epoch`` set.
 
     Raises:
         DataError, OptionError, ResourceError, DslSyntaxError, ShapeError: user mistakes.
         DivergedError: the loss became NaN or infinite.
-        TrainingInterrupted: Ctrl-C or SIGTERM; the last completed step is saved
-            (``exit_code`` is 130 or 143).
+        TrainingInterrupted: Ctrl-C or SIGTERM (in any process of the run); the last completed
+            step is saved (``exit_code`` is 130 or 143).
+        WorkerFailed: a worker process ended or stopped answering; the message names it and
+            how it ended, and the last completed step is saved.
     """
     if resume and overwrite:
         raise DataError("--resume continues a run and --overwrite replaces it: give one")
