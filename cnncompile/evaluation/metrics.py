@@ -51,10 +51,14 @@ def accuracy_columns(heads: list[str], prefix: str) -> list[str]:
     return [f"{prefix}_acc"] if len(heads) == 1 else [f"{prefix}_acc_{h}" for h in heads]
 
 
+ENGINE_COLUMNS = ("backend", "device", "workers", "threads")  # where each epoch trained
+TEXT_COLUMNS = ("backend", "device")  # the columns of metrics.csv that are not numbers
+
+
 def history_columns(heads: list[str]) -> list[str]:
-    """The columns of metrics.csv."""
+    """The columns of metrics.csv (the engine's are empty for epochs recorded before them)."""
     return (["epoch", "lr", "train_loss"] + accuracy_columns(heads, "train") + ["val_loss"]
-            + accuracy_columns(heads, "val") + ["seconds", "elapsed"])
+            + accuracy_columns(heads, "val") + ["seconds", "elapsed", *ENGINE_COLUMNS])
 
 
 def history_row(epoch: int, lr: float, train_loss: float, train_acc: dict, val_loss: float,
@@ -72,7 +76,8 @@ def history_row(epoch: int, lr: float, train_loss: float, train_acc: dict, val_l
 def write_metrics_csv(path: Path, history: list[dict], heads: list[str]) -> None:
     """Rewrite ``metrics.csv`` from the whole history (atomically, like the checkpoint)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=history_columns(heads), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=history_columns(heads), lineterminator="\n",
+                            restval="")
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

@@ -16,6 +16,7 @@ from numbers import Real
 from pathlib import Path
 
 from ..errors import DataError
+from ..evaluation.metrics import TEXT_COLUMNS
 
 REQUIRED_RUN_FILES = ("metrics.csv", "checkpoint.npz")
 PICTURES = ("samples.png", "confusion.png", "curves.png")
@@ -59,10 +60,11 @@ def _history(path: Path) -> tuple[list[dict[str, float]], int]:
             reader = csv.reader(f)
             names = next(reader, [])
             columns = [array("d") for _ in names]
+            text = {j for j, n in enumerate(names) if n in TEXT_COLUMNS}  # not drawn
             for i, row in enumerate(reader, start=2):
                 try:
-                    for col, v in zip(columns, row, strict=False):
-                        col.append(float(v) if v else math.nan)
+                    for j, (col, v) in enumerate(zip(columns, row, strict=False)):
+                        col.append(float(v) if v and j not in text else math.nan)
                 except ValueError:
                     raise DataError(f"{path}:{i}: a value is not a number") from None
                 for col in columns[len(row):]:

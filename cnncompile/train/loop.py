@@ -306,7 +306,7 @@ class Trainer:
         self.elapsed += seconds
         row = history_row(self.epoch + 1, self.optimizer.lr, cur.loss_sum / steps,
                           {h: a / steps for h, a in cur.acc_sums.items()}, val_loss, val_acc,
-                          seconds, self.elapsed)
+                          seconds, self.elapsed) | self.engine_description
         self.history.append(row)
         self.epoch += 1
         self.current = None

@@ -145,6 +145,11 @@ def test_the_start_and_the_checkpoint_say_where_the_run_trains(toy, tmp_path):
     assert engine["threads"] >= 1
     assert read_checkpoint(result.checkpoint).meta["engine"] == engine
     assert hooks.start.resume_note is None
+    import csv
+
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert {k: row[k] for k in engine} == {k: str(v) for k, v in engine.items()}
 
 
 def test_a_resume_says_what_it_keeps_and_what_it_changes(toy, tmp_path):

@@ -204,5 +204,10 @@ def test_a_resume_keeps_torch_and_its_workers_and_says_so_and_backend_alone_swit
     assert switched.returncode == 0, switched.stderr
     event = _start_event(switched.stdout)
     assert event["engine"]["backend"] == "numpy" and event["engine"]["workers"] == 1
+    # each epoch's row of metrics.csv says where it trained
+    rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[-4:-1] for r in rows] == [["backend", "device", "workers"],
+                                                   ["torch", "cpu", "2"], ["torch", "cpu", "2"],
+                                                   ["numpy", "cpu", "1"]]
     assert event["resume"] == ("changes --epochs 2 -> 3, --backend torch -> numpy, --device "
                                "cpu -> auto, --workers 2 -> 1")
