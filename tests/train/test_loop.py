@@ -105,8 +105,8 @@ def test_learns_the_toy_problem_and_writes_metrics(toy, tmp_path):
     assert t.history[-1]["val_acc"] > 0.8
     assert t.history[-1]["lr"] < 0.01 * 0.05  # cosine ends near zero
     lines = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,elapsed,"
-                        "backend,device,workers,threads"
+    assert lines[0] == ("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,elapsed,"
+                        "backend,device,workers,threads")
     assert len(lines) == 5 and lines[4].startswith("4,")
 
 
