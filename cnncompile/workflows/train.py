@@ -24,6 +24,7 @@ from typing import Any
 from ..analysis.memory import check_memory
 from ..artifacts.inputs import one_command
 from ..errors import DataError, OptionError
+from ..evaluation.metrics import write_metrics_csv
 from ..frontend.spec import Spec
 from ..ir import lower
 from ..train import (
@@ -115,8 +116,11 @@ def _complete(plan: _Plan) -> bool:
 
 
 def _already_complete(plan: _Plan, run_dir: Path) -> RunResult:
-    """A finished run resumed without more epochs: nothing is trained or tested again."""
+    """A finished run resumed without more epochs: nothing is trained or tested again, and
+    metrics.csv says again what the checkpoint says (as every resume makes it)."""
     meta = plan.checkpoint.meta
+    write_metrics_csv(run_dir / "metrics.csv", list(meta.get("history", [])),
+                      [h["name"] for h in meta["output"]["heads"]])
     accuracy = {h: (math.nan if a is None else a) for h, a in meta["test_accuracy"].items()}
     return RunResult(accuracy, None, 0.0, [], run_dir=run_dir,
                      checkpoint=run_dir / "checkpoint.npz",
