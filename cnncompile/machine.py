@@ -28,14 +28,14 @@ def check_threads(threads: int | None, option: str = "--threads") -> int | None:
     start and stop (and keep a command from answering Ctrl-C).
 
     Raises:
-        OptionError: ``--threads must be in [1, 2] (the CPUs this process may use).
+        OptionError: ```--threads` must be in [1, 2] (the CPUs this process may use).
             Received: 10000``.
     """
     if threads is None:
         return None
     cpus = usable_cpus()
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= cpus:
-        raise OptionError(f"{option} must be in [1, {cpus}] (the CPUs this process may use). "
+        raise OptionError(f"`{option}` must be in [1, {cpus}] (the CPUs this process may use). "
                           f"Received: {threads!r}")
     return threads
 

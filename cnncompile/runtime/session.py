@@ -15,6 +15,7 @@ from pathlib import Path
 from ..artifacts.files import check_file_size
 from ..artifacts.text import printable
 from ..errors import DataError
+from ..machine import check_threads
 
 MAX_MODEL_BYTES = 2 * 2**30  # protobuf's own limit for one serialised model
 CPU = "CPUExecutionProvider"
@@ -72,12 +73,17 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
                  threads: int | None = None) -> Session:
     """An inference session on ``model`` (a path or serialised bytes) with ``provider``.
 
+    ``threads`` (onnxruntime's intra-op threads; None: its default) must be within the CPUs
+    this process may use.
+
     Raises:
+        OptionError: ``threads`` out of range (:func:`cnncompile.machine.check_threads`).
         DataError: the file is missing, not a regular file (a FIFO would block onnxruntime),
             over 2 GiB, or onnxruntime cannot load it (its exception in one line).
     """
     import onnxruntime as ort
 
+    threads = check_threads(threads)
     providers, note = requested_providers(provider)
     where = "model"
     if isinstance(model, (str, Path)):
