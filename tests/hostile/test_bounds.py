@@ -77,24 +77,69 @@ def test_workers_beyond_the_cpus_are_refused_by_the_option_table(toy, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
-def test_bench_answers_ctrl_c_within_seconds(exported):
-    """SIGINT during the measurements ends bench with `interrupted` (130) at once, not after
-    the minutes the remaining measurements would take."""
+HEAVY_SPEC = """\
+name: heavy
+input: [128, 128, 8]
+output: {classes: 2}
+layers:
+  - [loop, {repeat: 48}, [conv, {ksize: 3, chn: 32}]]
+  - [avg, {stride: 128}]
+"""
+
+
+def test_bench_answers_ctrl_c_during_a_long_onnxruntime_call(tmp_path, cli):
+    """A batch-128 call of this model takes over ten seconds on two cores; SIGINT inside it
+    ends bench with `interrupted` (130) within moments instead of when the call ends."""
+    spec = tmp_path / "heavy.yaml"
+    spec.write_text(HEAVY_SPEC)
+    assert cli("export", spec, "--parity-batch", 1, "-o", tmp_path / "h.onnx").exit_code == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "cnncompile", "bench", str(exported),
-                          "--provider", "cpu", "--batch", "1,1,1,1,1,1,1,1", "--seconds", "30",
-                          "--threads", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen([sys.executable, "-m", "cnncompile", "bench", str(tmp_path / "h.onnx"),
+                          "--provider", "cpu", "--no-engine", "--batch", "1,128", "--seconds",
+                          "0.01"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        p.stdout.readline()  # the header: measuring has begun
+        p.stdout.readline(), p.stdout.readline()  # the header, printed with the batch-1 row
+        first = p.stdout.readline()
+        assert first.split()[0] == b"1", first
+        time.sleep(1.0)  # inside the first batch-128 call
         p.send_signal(signal.SIGINT)
         sent = time.monotonic()
         _, err = p.communicate(timeout=120)
         waited = time.monotonic() - sent
     finally:
         p.kill()
-    assert p.returncode == 130 and err.decode().strip() == "error: interrupted"
-    assert waited < 10, waited  # one call of a tiny model; 30 s per row if it were ignored
+    assert p.returncode == 130 and err.decode().strip() == "error: interrupted", err
+    assert waited < 3, waited  # the rest of the call alone takes many seconds more
+
+
+def test_an_interrupted_run_tells_onnxruntime_to_stop():
+    """run_interruptibly: the caller's KeyboardInterrupt sets RunOptions.terminate, which is
+    what makes onnxruntime abandon the call (here a stand-in that runs until told to stop)."""
+    import threading
+
+    from cnncompile.runtime.session import run_interruptibly
+
+    seen = []
+
+    class EndlessSession:
+        def run(self, names, feed, options):
+            while not options.terminate:
+                time.sleep(0.01)
+            seen.append("terminated")
+            raise RuntimeError("Exiting due to terminate flag being set to true.")
+
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(EndlessSession(), None, {})
+    assert seen == ["terminated"]
+
+    class Quick:
+        def run(self, names, feed, options):
+            return [names, feed]
+
+    assert run_interruptibly(Quick(), ["y"], {"x": 1}) == [["y"], {"x": 1}]
 
 
 # -- option values ----------------------------------------------------------------------------
