@@ -233,3 +233,28 @@ def test_the_npz_refusal_names_the_memory_figure(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"would inflate to over 3.0 GiB, more than the 2.0 GiB "
                        r"of memory available$"):
         weights.read_npz(path)
+
+
+@pytest.mark.parametrize("layers, where, what", [
+    (f"[[conv, {{ksize: 3, chn: {10**29}}}]]", "s.yaml:4: layers[0] > conv: ",
+     "the output [8, 8, 1.0e+29] holds 6.4e+30 elements for batch 1"),
+    (f"[{10**10}, {10**10}]", "s.yaml:4: layers[1]: ",
+     "the parameter `full_1.weight` [1.0e+10, 1.0e+10] holds 1.0e+20 elements"),
+])
+def test_analyze_refuses_tensors_no_backend_can_index(tmp_path, cli, one_line_error, layers,
+                                                      where, what):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\ninput: [8, 8, 3]\noutput: {{classes: 2}}\nlayers: {layers}\n")
+    one_line_error(cli("analyze", spec), where, what, "no backend can index more than 2**63 - 1")
+
+
+def test_analyze_keeps_exact_figures_below_the_bound(tmp_path, cli):
+    """Huge but countable models are still analysed (nothing is allocated), and a batch too
+    large to count is refused like a layer."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ninput: [8, 8, 3]\noutput: {classes: 2}\n"
+                    "layers: [[conv, {ksize: 3, chn: 100000000000}]]\n")
+    r = cli("analyze", spec)
+    assert r.exit_code == 0 and "Trainable params:     15,600,000,000,002" in r.stdout, r.output
+    r = cli("analyze", spec, "--batch", 10**9)
+    assert r.exit_code == 2 and "elements for batch 1000000000" in r.stderr
