@@ -100,7 +100,11 @@ class TrainOption:
             if self.values:
                 return self.values
             return f"a string matching {self.pattern}" if self.pattern else "a string"
-        text = values.range_text(self.kind, self.low, self.upper(), self.low_open, self.high_open)
+        high = self.upper()
+        if self.kind is int and self.low in (0, 1) and high is not None:
+            text = f"{values.range_text(int, self.low)} up to {high:,}"  # a positive integer ...
+        else:
+            text = values.range_text(self.kind, self.low, high, self.low_open, self.high_open)
         return f"{text} ({self.high_words})" if self.high_words else text
 
     def upper(self) -> float | None:
@@ -114,7 +118,7 @@ class TrainOption:
         if self.choices:
             return ", ".join(self.choices)
         if self.high_of is not None:  # the docs must not depend on the machine that made them
-            return f"an integer from {values.number_text(self.low)} to {self.high_words}"
+            return f"{values.range_text(int, self.low)} up to {self.high_words}"
         text = self.expected()
         return text + (", or none" if self.optional else "")
 
@@ -138,7 +142,7 @@ class TrainOption:
         >>> OPTIONS_BY_NAME["epochs"].parse(0)
         Traceback (most recent call last):
         ...
-        cnncompile.training_options.BadValue: must be in [1, 100000]. Received: 0
+        cnncompile.training_options.BadValue: must be a positive integer up to 100,000. Received: 0
         """
         if value is None or (self.optional and isinstance(value, str)
                              and value.lower() == "none"):
