@@ -5,7 +5,7 @@ many paths reach it (a diamond, or a fan-out where every file includes the next 
 read per file instead of one per path). A macro reached through two paths is one macro when it
 is the same definition in the same file; two different definitions of one name are an error.
 A cycle is an error, and so is a graph deeper than ``MAX_INCLUDE_DEPTH``, with more than
-``MAX_INCLUDED_FILES`` files or more than ``MAX_INCLUDED_BYTES`` of text in all: the limits
+``MAX_INCLUDED_FILES`` files or more than ``MAX_INCLUDED_CHARS`` characters in all: the limits
 make a hostile spec fail fast instead of reading for ever.
 """
 
@@ -20,7 +20,7 @@ from .source import MAX_FILE_BYTES, LDict, load_yaml, read_text
 
 MAX_INCLUDE_DEPTH = 64  # files in one chain of includes below the spec
 MAX_INCLUDED_FILES = 128  # distinct files a spec includes, directly or not
-MAX_INCLUDED_BYTES = MAX_FILE_BYTES  # their text in all, as much as one spec may hold
+MAX_INCLUDED_CHARS = MAX_FILE_BYTES  # their text in all: as much as one spec file may hold
 
 
 class IncludeGraph:
@@ -82,8 +82,8 @@ class IncludeGraph:
             raise DslSyntaxError(f"included file {rel!r} does not exist (looked at {target})", where)
         text = read_text(target)
         self.chars += len(text)
-        if self.chars > MAX_INCLUDED_BYTES:
-            raise DslSyntaxError(f"the included files hold more than {MAX_INCLUDED_BYTES:,} "
+        if self.chars > MAX_INCLUDED_CHARS:
+            raise DslSyntaxError(f"the included files hold more than {MAX_INCLUDED_CHARS:,} "
                                  f"characters in all (at {rel!r})", where)
         raw = load_yaml(text, shown)
         self.chain.append(target)

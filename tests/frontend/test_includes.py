@@ -105,7 +105,7 @@ def test_more_files_than_the_limit_are_refused_before_reading_them(write, reads)
 
 
 def test_the_included_text_is_bounded_in_all(write, monkeypatch):
-    monkeypatch.setattr(includes, "MAX_INCLUDED_BYTES", 1000)
+    monkeypatch.setattr(includes, "MAX_INCLUDED_CHARS", 1000)
     filler = "# " + "x" * 500 + "\n"
     write("a.yaml", filler + "macros: {a: [max]}\n")
     write("b.yaml", filler + "macros: {b: [max]}\n")
