@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..machine import available_memory, size_text
 from .files import require_regular_file, write_npz
 
 FORMAT = "cnncompile.checkpoint/1"
@@ -39,16 +40,13 @@ META_KEY = "__meta__"
 OPT_PREFIX = "__opt__/"
 PERM_KEY = "__perm__"
 # Bounds on what one .npz may inflate to: far above any model or data set this tool trains in
-# memory, far below what would exhaust a machine.
+# memory, far below what would exhaust a machine. Both are lowered further to the memory this
+# process can still allocate (MemAvailable, cgroups, `ulimit -v`) when the file is read.
 MAX_MEMBER_BYTES = 8 << 30
 MAX_TOTAL_BYTES = 16 << 30
 _CHUNK = 1 << 20
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy.savez archive",
@@ -57,7 +55,8 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
     """Every array of the ``.npz`` at ``path``, by name, read with every size bounded first.
 
     ``what`` names the file in messages (``no such weights file``); ``expected`` says what it
-    should have been when it is not a zip.
+    should have been when it is not a zip. Neither a member nor the whole may inflate to more
+    than the memory available (:func:`cnncompile.machine.available_memory`) either.
 
     Raises:
         DataError: one line naming ``path``: missing, a special file, not a zip, a member that
@@ -71,7 +70,8 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
                 raise DataError(f"{path}: not an .npz file ({expected})")
             f.seek(0)
             with zipfile.ZipFile(f) as zf:
-                infos = _bounded_members(path, zf, max_member_bytes, max_total_bytes)
+                infos = _bounded_members(path, zf, max_member_bytes, max_total_bytes,
+                                         available_memory())
                 return {name: _read_member(path, zf, info) for name, info in infos}
     except DataError:
         raise
@@ -81,7 +81,10 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
                         f"{str(e)[:160]})") from None
 
 
-def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total: int):
+def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total: int,
+                     available: int | None):
+    """The members of ``zf`` once their inflated sizes, read from the zip's directory, are
+    within the limits and within ``available`` bytes (None: unknown)."""
     infos, total, seen = [], 0, set()
     for info in zf.infolist():
         if not info.filename.endswith(".npy"):
@@ -92,12 +95,16 @@ def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total
             raise DataError(f"{path}: member `{name}` occurs twice")
         seen.add(name)
         if info.file_size > max_member:
-            raise DataError(f"{path}: member `{name}` would inflate to {_size(info.file_size)}, "
-                            f"over the limit of {_size(max_member)} per array")
+            raise DataError(f"{path}: member `{name}` would inflate to "
+                            f"{size_text(info.file_size)}, over the limit of "
+                            f"{size_text(max_member)} per array")
         total += info.file_size
         if total > max_total:
-            raise DataError(f"{path}: the arrays would inflate to over {_size(total)}, over the "
-                            f"limit of {_size(max_total)} per file")
+            raise DataError(f"{path}: the arrays would inflate to over {size_text(total)}, over "
+                            f"the limit of {size_text(max_total)} per file")
+        if available is not None and total > available:
+            raise DataError(f"{path}: the arrays would inflate to over {size_text(total)}, more "
+                            f"than the {size_text(available)} of memory available")
         infos.append((name, info))
     return infos
 

@@ -27,6 +27,9 @@ Init = choice_enum("Init", OPTIONS_BY_NAME["init"].choices,
 # (tests/cli/test_cli.py checks that the two agree)
 Provider = choice_enum("Provider", ("auto", "cpu", "cuda"),
                        "--provider choices: onnxruntime's execution provider.")
+# every --threads option: the one bound is cnncompile.machine.check_threads
+THREADS_HELP = ("onnxruntime intra-op threads, 1 to the CPUs this process may use "
+                "[default: onnxruntime's].")
 
 
 def _flag_parser(option: TrainOption) -> Callable[[str], Any]:

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .app import command
+from .common import THREADS_HELP
 
 
 class Format(str, Enum):
@@ -41,8 +42,7 @@ def quantize(
                                     help="Training samples INT8 calibrates on."),
     eval_samples: Optional[int] = typer.Option(None, "--eval-samples", min=1, help="Measure "
                                                "accuracy on the first N test samples only."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="onnxruntime intra-op threads for the timings."),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     format: Format = typer.Option(Format.qoperator, "--format", help="INT8 form: qoperator "
                                   "(QLinearConv, uint8 activations: fastest on x86 CPUs) or "
                                   "qdq (Quantize/DequantizeLinear pairs, symmetric int8 "

@@ -10,6 +10,7 @@ from ..errors import DslSyntaxError, Location
 from ..training_options import SPEC_OPTIONS, BadValue
 from . import layers as L
 from .build import LayerBuilder, Macro, describe_value, normalise_placeholder
+from .includes import IncludeGraph
 from .options import closest, positive_int
 from .source import LDict, LList, load_yaml, read_text
 
@@ -200,43 +201,9 @@ def _macro_defs(raw, file_loc: Location) -> dict[str, Macro]:
     return out
 
 
-def collect_macros(raw, path: Path | None, shown: str, stack: tuple = ()) -> dict[str, Macro]:
-    """This file's macros over those of its includes (transitively); cycles are errors."""
-    included: dict[str, tuple[Macro, str]] = {}
-    if isinstance(raw, LDict) and raw.get("include") is not None:
-        inc = raw["include"]
-        inc_loc = raw.value_loc("include")
-        if isinstance(inc, str):
-            inc = [inc]
-        if not isinstance(inc, list) or not all(isinstance(p, str) for p in inc):
-            raise DslSyntaxError("`include` must be a list of file paths", inc_loc)
-        base = path.parent if path else Path.cwd()
-        seen_files = set()
-        for rel in inc:
-            target = (base / rel).resolve()
-            if target in stack or (path and target == path.resolve()):
-                chain = " > ".join(p.name for p in stack + (target,))
-                raise DslSyntaxError(f"include cycle: {chain}", inc_loc)
-            if target in seen_files:
-                continue
-            seen_files.add(target)
-            if not target.exists():
-                raise DslSyntaxError(f"included file {rel!r} does not exist (looked at {target})", inc_loc)
-            sub_shown = str(Path(shown).parent / rel) if shown else str(target)
-            sub_raw = load_yaml(read_text(target), sub_shown)
-            sub_stack = stack + ((path.resolve(),) if path else ())
-            for name, macro in collect_macros(sub_raw, target, sub_shown, sub_stack).items():
-                if name in included and included[name][1] != str(target):
-                    other = included[name][0].loc
-                    raise DslSyntaxError(
-                        f"macro {name!r} is defined in two included files: {other.file} and "
-                        f"{macro.loc.file}",
-                        inc_loc,
-                    )
-                included[name] = (macro, str(target))
-    macros = {name: m for name, (m, _) in included.items()}
-    macros.update(_macro_defs(raw, Location(shown)))
-    return macros
+def collect_macros(raw, path: Path | None, shown: str) -> dict[str, Macro]:
+    """This file's macros over those of its includes (transitively, each file read once)."""
+    return IncludeGraph(_macro_defs).macros(raw, path, shown)
 
 
 def load_spec(

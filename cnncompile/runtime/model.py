@@ -23,7 +23,7 @@ from ..artifacts.preprocess import Preprocessing
 from ..artifacts.text import printable
 from ..errors import DataError
 from .iobinding import runner_for
-from .session import open_session
+from .session import open_session, run_interruptibly
 
 JSON_KEYS = ("input_shape", "preprocessing", "heads", "accuracy")
 KINDS = {"classes": ("probs", "logits"), "binary": ("probs", "logits"),
@@ -207,7 +207,7 @@ class OnnxModel:
             return self.runner.run(self.prepare(x))
         names = [o.name for o in self.session.get_outputs()]
         try:
-            outs = self.session.run(names, {self.input_name: self.prepare(x)})
+            outs = run_interruptibly(self.session, names, {self.input_name: self.prepare(x)})
         except DataError:
             raise
         except Exception as e:  # onnxruntime's own exception types

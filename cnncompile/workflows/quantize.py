@@ -28,6 +28,7 @@ from ..deploy.quantize import (
     quantized_model,
 )
 from ..errors import DataError, ExportError
+from ..machine import check_threads
 from ..runtime.session import check_model_file
 
 
@@ -80,11 +81,14 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
         max_drop: the largest accuracy loss accepted, a fraction (0.01 = one point).
         eval_samples: measure accuracy on the first N test samples only (None: all).
         seconds: minimum timing per latency measurement.
+        threads: onnxruntime's intra-op threads for the timings, 1 .. the CPUs this process
+            may use (None: onnxruntime's default).
         fmt: the INT8 form, 'qoperator' (default: fastest on x86) or 'qdq' (TensorRT's).
     Returns:
         The figures of both models; ``path`` is the written file.
     Raises:
         DataError: a bad model file, data that does not fit, bad options.
+        OptionError: ``threads`` out of range.
         ExportError: the variant fails onnx.checker, or the drop exceeds ``max_drop``
             (nothing is written then).
 
@@ -97,6 +101,7 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
 
     src = check_model_file(model, suffix=True)
     _check_options(mode, fmt, calibration, max_drop)
+    check_threads(threads)
     onnx_model = OnnxModel(src, provider="cpu", threads=threads)
     if onnx_model.metadata.get(QUANTIZATION_KEY):
         raise DataError(f"{src}: already quantized ({onnx_model.metadata[QUANTIZATION_KEY]}); "
