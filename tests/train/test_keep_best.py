@@ -214,3 +214,17 @@ def test_torch_keeps_the_best_epoch_and_every_worker_stops_together(noisy, tmp_p
     assert len(val_losses(events)) == BEST + 2
     train(noisy, tmp_path / "short", *torch_flags, "--epochs", BEST, "--keep", "last")
     assert same(ckpt.params, read(tmp_path / "short").params)
+
+
+def test_the_spec_train_section_sets_keep_and_patience(noisy, tmp_path):
+    spec = tmp_path / "recipe.yaml"
+    spec.write_text(SPEC.replace("learning_rate: 0.01}", "learning_rate: 0.01, keep: last, "
+                                 "patience: 2}"))
+    events = train((spec, noisy[1]), tmp_path / "s")
+    kept = read(tmp_path / "s").meta["kept"]
+    assert (kept["keep"], kept["patience"], kept["epoch"]) == ("last", 2, BEST + 2)
+    assert len(val_losses(events)) == BEST + 2
+    # a value out of range is the option's one-line error, exit 2
+    r = CliRunner().invoke(app, ["train", str(spec), "--data", str(noisy[1]), "--out",
+                                 str(tmp_path / "z"), "--patience", "0"])
+    assert r.exit_code == 2 and "--patience: 0 is not a positive integer" in r.output, r.output
