@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cnncompile.cli import app
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
-from cnncompile.report.sections import run_html
+from cnncompile.report.sections import kept_text, run_html
 from cnncompile.report.sources import read_run
 from cnncompile.train import TrainConfig, Trainer, TrainHooks, TrainingInterrupted, load_dataset
 from cnncompile.train import read_checkpoint as read
@@ -228,3 +228,15 @@ def test_the_spec_train_section_sets_keep_and_patience(noisy, tmp_path):
     r = CliRunner().invoke(app, ["train", str(spec), "--data", str(noisy[1]), "--out",
                                  str(tmp_path / "z"), "--patience", "0"])
     assert r.exit_code == 2 and "--patience: 0 is not a positive integer" in r.output, r.output
+
+
+@pytest.mark.parametrize(("kept", "shown"), [
+    ({"epoch": "<b>4</b>", "keep": "best"}, None),
+    ({"epoch": True, "keep": "best"}, None),
+    ({"epoch": 3, "keep": "<i>x</i>", "best_val_loss": "<i>0.1</i>", "stopped_early": "yes",
+      "epochs_since_best": 2, "patience": 2}, "epoch 3 of 8"),
+    ({"epoch": 3, "keep": "best", "best_val_loss": None}, "epoch 3 of 8 (no validation samples "
+     "to choose by: the last epoch)"),
+])
+def test_the_report_reads_a_kept_record_from_someone_elses_file_defensively(kept, shown):
+    assert kept_text({"epoch": 8, "kept": kept}) == shown
