@@ -240,6 +240,15 @@ OPTIONS: tuple[TrainOption, ...] = (
                 extension=True),
     TrainOption("limit", int, None, "Train on the first N samples of the shuffled training set.",
                 low=1, high=2**31 - 1, optional=True, extension=True),
+    # which epoch's weights the run keeps, and when it stops (train/selection.py)
+    TrainOption("keep", str, "best", "best: the weights of the epoch with the lowest validation "
+                "loss (several heads: the sum of theirs, which ranks epochs as their mean does; a "
+                "tie keeps the earlier epoch), which the final test "
+                "measures and the checkpoint holds; last: the last epoch's. Without validation "
+                "samples the last epoch's are kept.", choices=("best", "last"), extension=True),
+    TrainOption("patience", int, None, "Stop after N epochs in a row without a lower validation "
+                "loss; none trains every epoch.", low=1, high=100_000, optional=True,
+                extension=True),
     TrainOption("bn_recalibrate", bool, True, "After training, recompute batch-norm running "
                 "statistics from the training data with the final weights (precise BN); off "
                 "keeps the textbook's running averages.", extension=True),

@@ -13,7 +13,10 @@ Checkpoint layout (format ``cnncompile.checkpoint/1``):
 - ``__meta__``: JSON text: spec, shapes, IR hash, epochs and steps done, training options, RNG
   state, history, preprocessing, data fingerprint, the optimiser state's scalars;
 - ``__opt__/<i>``: the optimiser state's arrays, referenced from ``meta["optimizer_state"]``;
-- ``__perm__``: the sample order of the epoch in progress (a checkpoint taken inside an epoch).
+- ``__perm__``: the sample order of the epoch in progress (a checkpoint taken inside an epoch);
+- ``__weights__/<role>/<node>.<param>``: another set of weights the trainer keeps beside the
+  run's (``best``: the best epoch's during training; ``last``: the weights training continues
+  from, once the run presents its best epoch's).
 
 A plain parameters file is the same without the ``__`` keys. Wherever weights are read, a run
 folder (one holding ``checkpoint.npz``) stands for its checkpoint.
@@ -39,6 +42,7 @@ CHECKPOINT = "checkpoint.npz"
 META_KEY = "__meta__"
 OPT_PREFIX = "__opt__/"
 PERM_KEY = "__perm__"
+WEIGHTS_PREFIX = "__weights__/"
 # Bounds on what one .npz may inflate to: far above any model or data set this tool trains in
 # memory, far below what would exhaust a machine. Both are lowered further to the memory this
 # process can still allocate (MemAvailable, cgroups, `ulimit -v`) when the file is read.
@@ -146,6 +150,7 @@ class Checkpoint:
     opt_state: dict | None = None
     perm: np.ndarray | None = None
     path: Path | None = None
+    other_weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # by role
 
 
 def _pack(state, arrays: dict[str, np.ndarray]):
@@ -176,8 +181,11 @@ def _unpack(packed, arrays, source: str):
 
 
 def save_checkpoint(path: Path | str, params: dict[str, np.ndarray], meta: dict,
-                    opt_state: dict | None = None, perm: np.ndarray | None = None) -> Path:
+                    opt_state: dict | None = None, perm: np.ndarray | None = None,
+                    other_weights: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Write a checkpoint atomically (temporary file, fsync, rename); returns its path.
+
+    ``other_weights`` are further weight sets by role (see the module's layout).
 
     Raises:
         DataError: the folder cannot be written (read-only, full disk), naming the path.
@@ -190,6 +198,8 @@ def save_checkpoint(path: Path | str, params: dict[str, np.ndarray], meta: dict,
         arrays.update(opt_arrays)
     if perm is not None:
         arrays[PERM_KEY] = perm
+    for role, weights in (other_weights or {}).items():
+        arrays.update({f"{WEIGHTS_PREFIX}{role}/{k}": v for k, v in weights.items()})
     arrays[META_KEY] = np.array(json.dumps(meta))
     return write_npz(path, arrays)
 
@@ -239,7 +249,14 @@ def read_checkpoint(path: Path | str, **limits) -> Checkpoint:
     if "optimizer_state" in meta:
         opt_state = _unpack(meta.pop("optimizer_state"), arrays, str(path))
     params = {k: v for k, v in arrays.items() if not k.startswith("__")}
-    return Checkpoint(params, meta, opt_state, arrays.get(PERM_KEY), path)
+    other: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith(WEIGHTS_PREFIX):
+            role, _, name = key[len(WEIGHTS_PREFIX):].partition("/")
+            if not name:
+                raise DataError(f"{path}: damaged weights `{key}` (no role/name)")
+            other.setdefault(role, {})[name] = value
+    return Checkpoint(params, meta, opt_state, arrays.get(PERM_KEY), path, other)
 
 
 def check_fits(graph, ckpt: Checkpoint, source: str) -> None:

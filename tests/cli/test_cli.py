@@ -128,7 +128,7 @@ def test_missing_arguments_and_unknown_options_are_one_line():
     assert one_line_error(run("train", spec), "error: ") == (
         "error: cnncompile train: missing option --data (see cnncompile train --help)")
     assert one_line_error(run("train", spec, "--data", "d", "--epoch", "3"), "error: ") == (
-        "error: cnncompile train: no such option --epoch (did you mean --epochs or --report?)")
+        "error: cnncompile train: no such option --epoch (did you mean --epochs or --keep or --report?)")
     one_line_error(run("analyze", spec, "extra"), "error: cnncompile analyze: got unexpected")
     one_line_error(run("--nope"), "error: cnncompile: no such option --nope")
     one_line_error(run("anlyze", spec), "error: cnncompile: no such command 'anlyze'")
