@@ -279,7 +279,8 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
         fitted = x.reshape(len(x), -1)
     elif model is not None:  # an exported model's input is fixed: --input cannot help
         raise DataError(f"{label}: samples are {list(sample)} but {model} takes "
-                        f"{list(shape)}; give it data of that shape")
+                        f"{list(shape)}; an exported model's input is fixed: give it data of that "
+                        "shape")
     elif len(shape) == 3 and sample == (shape[2], *shape[:2]):
         raise DataError(f"{label}: samples are {list(sample)}, channels first; cnncompile reads "
                         f"[H, W, C] = {list(shape)}: transpose the arrays "

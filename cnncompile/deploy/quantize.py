@@ -37,6 +37,26 @@ FORMAT_SHOWN = {"qoperator": "QOperator, uint8 activations",
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
 
 
+# Operators only a quantized graph holds (QOperator and QDQ forms, integer kernels)
+QUANTIZED_OPS = frozenset({"QLinearConv", "QLinearMatMul", "QuantizeLinear", "DequantizeLinear",
+                           "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
+                           "QLinearAdd", "QLinearMul", "QLinearAveragePool",
+                           "QLinearGlobalAveragePool"})
+
+
+def graph_quantization(model) -> str | None:
+    """What a graph (a ModelProto) shows of an earlier quantization, whatever its metadata
+    says: 'int8: its graph holds QLinearConv', 'fp16: its weights are float16', or None."""
+    import onnx
+
+    ops = sorted({n.op_type for n in model.graph.node} & QUANTIZED_OPS)
+    if ops:
+        return f"int8: its graph holds {', '.join(ops[:3])}"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "fp16: its weights are float16"
+    return None
+
+
 def quantization_label(metadata: dict) -> str | None:
     """What a model's metadata says about its quantization: 'int8 (static, ...)', or None."""
     mode = metadata.get(QUANTIZATION_KEY)

@@ -104,6 +104,9 @@ def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: st
     ds = load_dataset(str(data), model.input_shape, model.output, validation=model.validation,
                       progress=progress, model=shown if model.fixed_input else None)
     part = {"test": ds.test, "validation": ds.val, "train": ds.train}[split]
+    if len(part) == 0:  # a small set's validation share can round down to no sample
+        raise DataError(f"{ds.source}: its {split} split is empty ({ds.describe()}); "
+                        "evaluate another --split or give more samples")
     ev = evaluate(model.predict, part, [h.name for h in model.output.heads], ds.names,
                   batch_size)
     files = write_plots(Path(plots), model.title, [], ev, part) if plots is not None else []
