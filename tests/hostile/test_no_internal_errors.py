@@ -223,3 +223,17 @@ def test_a_class_folder_not_named_in_utf8_is_escaped_everywhere(work, tmp_path):
     assert {"confusion.png", "samples.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
     labels = (tmp_path / "repo" / "toy" / "labels.txt").read_text().splitlines()
     assert labels == ["b\\xe9te", "cat", "dog"]
+
+
+def test_class_names_that_look_like_tex_or_run_long_are_drawn_as_text(work, tmp_path):
+    root = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for cls in ("a$b", "$\\frac{$", "x" * 250):  # TeX to matplotlib; a name as long as allowed
+        (root / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    out = cnncompile("train", "toy.yaml", "--data", root, "--epochs", "1", "-o", tmp_path / "run",
+                     cwd=work)
+    assert out.returncode == 0, out.stderr
+    assert {"curves.png", "confusion.png", "samples.png"} <= {
+        p.name for p in (tmp_path / "run").iterdir()}
