@@ -96,19 +96,13 @@ def scan_folder(root: Path) -> FolderSet:
                 files += fs
                 labels += [(di, classes.index(c))] * len(fs)
         return FolderSet("office31", files, np.array(labels, np.int64).reshape(-1, 2),
-                         (_shown(per_domain), _shown(classes)))
+                         (tuple(per_domain), tuple(classes)))
     by_class = _class_files(root)
     files, labels = [], []
     for ci, fs in enumerate(by_class.values()):
         files += fs
         labels += [ci] * len(fs)
-    return FolderSet("flowers", files, np.array(labels, np.int64), (_shown(by_class),))
-
-
-def _shown(folder_names) -> tuple[str, ...]:
-    """Class names as text every later step can write (plots, labels.txt, JSON, the terminal):
-    a folder name that is not UTF-8 keeps its bytes as \\x escapes, e.g. 'b\\xe9te'."""
-    return tuple(printable(name) for name in folder_names)
+    return FolderSet("flowers", files, np.array(labels, np.int64), (tuple(by_class),))
 
 
 def _cache_key(root: Path, files: list[Path], shape: tuple[int, int, int]) -> str:

@@ -213,6 +213,8 @@ def test_a_class_folder_not_named_in_utf8_is_escaped_everywhere(work, tmp_path):
     steps = [("train", "toy.yaml", "--data", root, "--epochs", "1", "-o", tmp_path / "run"),
              ("export", "toy.yaml", "-w", tmp_path / "run", "-o", tmp_path / "m.onnx",
               "--triton", tmp_path / "repo"),
+             ("report", "toy.yaml", "--run", tmp_path / "run", "-o", tmp_path / "r.html"),
+             ("evaluate", "toy.yaml", "-w", tmp_path / "run", "--data", root),
              ("predict", tmp_path / "m.onnx", root / os.fsdecode(b"b\xe9te") / "0.png",
               "--top", "3")]
     for args in steps:
@@ -223,6 +225,7 @@ def test_a_class_folder_not_named_in_utf8_is_escaped_everywhere(work, tmp_path):
     assert {"confusion.png", "samples.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
     labels = (tmp_path / "repo" / "toy" / "labels.txt").read_text().splitlines()
     assert labels == ["b\\xe9te", "cat", "dog"]
+    assert "b\\xe9te" in (tmp_path / "r.html").read_text()
 
 
 def test_class_names_that_look_like_tex_or_run_long_are_drawn_as_text(work, tmp_path):
@@ -237,3 +240,25 @@ def test_class_names_that_look_like_tex_or_run_long_are_drawn_as_text(work, tmp_
     assert out.returncode == 0, out.stderr
     assert {"curves.png", "confusion.png", "samples.png"} <= {
         p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_a_name_longer_than_the_system_allows_is_one_line_everywhere(work, tmp_path):
+    long = "y" * 300  # over NAME_MAX (255 bytes): every lookup of it fails with ENAMETOOLONG
+    for args in (("train", "toy.yaml", "--data", f"{long}.npz"),
+                 ("train", "toy.yaml", "--data", "toy.npz", "--epochs", "1", "-o",
+                  tmp_path / long),
+                 ("evaluate", "toy.onnx", "--data", long),
+                 ("export", "toy.yaml", "-w", "run", "-o", tmp_path / f"{long}.onnx"),
+                 ("export", "toy.yaml", "-w", "run", "-o", tmp_path / "ok.onnx", "--triton",
+                  tmp_path / long),
+                 ("quantize", "toy.onnx", "--data", "toy.npz", "-o", tmp_path / long / "q.onnx"),
+                 ("predict", "toy.onnx", f"{long}.png"),
+                 ("sample-data", tmp_path / long),
+                 ("sample-data", tmp_path / "s", "--classes", f"a,{long}")):
+        refused(cnncompile(*args, cwd=work), long[:20])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_sample_data_refuses_a_negative_seed(work, tmp_path):
+    refused(cnncompile("sample-data", tmp_path / "s", "--seed", "-1", cwd=work),
+            "`--seed` must be 0 or more")
