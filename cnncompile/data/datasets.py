@@ -282,6 +282,8 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
     if len(x) == 0:
         raise DataError(f"{label}: holds no samples")
     sample = x.shape[1:]
+    if 0 in sample:  # no input shape fits it: never suggest one
+        raise DataError(f"{label}: samples are {list(sample)}, which holds no values")
     if sample == tuple(shape):
         fitted = x
     elif len(shape) == 3 and shape[2] == 1 and sample == tuple(shape[:2]):

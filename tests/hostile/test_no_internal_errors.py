@@ -142,7 +142,15 @@ def _data_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
     np.savez(tmp / "one.npz", x=x[:1], y=y[:1])
     np.savez(tmp / "empty_test.npz", x=x, y=y, x_test=x[:0], y_test=y[:0])
     (tmp / "zero.npz").write_bytes(b"")
-    return {"idx empty test": (_idx_folder(tmp / "idx_t", 50, 0), "holds no samples"),
+    np.savez(tmp / "hollow.npz", x=np.zeros((30, 0, 8, 1), np.float32), y=np.arange(30) % 3)
+    hollow_idx = tmp / "idx_0x0"
+    hollow_idx.mkdir()
+    _idx(hollow_idx / "train-images-idx3-ubyte", np.zeros((30, 0, 0)))
+    _idx(hollow_idx / "train-labels-idx1-ubyte", np.arange(30) % 3)
+    return {"samples of no values": (tmp / "hollow.npz", "samples are [0, 8, 1], which holds "
+                                                         "no values"),
+            "idx images of 0x0": (hollow_idx, "samples are [0, 0], which holds no values"),
+            "idx empty test": (_idx_folder(tmp / "idx_t", 50, 0), "holds no samples"),
             "idx empty train": (_idx_folder(tmp / "idx_r", 0, 10), "holds no samples"),
             "one sample": (tmp / "one.npz", "too few for the textbook split"),
             "empty x_test": (tmp / "empty_test.npz", "empty_test.npz"),
