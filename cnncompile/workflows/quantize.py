@@ -174,7 +174,7 @@ def sample_size_note(samples: int, max_drop: float) -> str:
     tell a single changed image from a real loss (honest about a small test set).
 
     >>> sample_size_note(45, 0.01)
-    '1 image of 45 = 2.22 points; --max-drop below that can refuse a single image: measure on more test samples or give a larger --max-drop'
+    '1 image of 45 = 2.22 points; --max-drop below that can refuse a single image: give more --eval-samples (or a larger test split) or a larger --max-drop'
     >>> sample_size_note(10000, 0.01)
     '1 image of 10,000 = 0.01 points'
     """
@@ -182,5 +182,5 @@ def sample_size_note(samples: int, max_drop: float) -> str:
     note = f"1 image of {samples:,} = {step:.2f} points"
     if max_drop * 100 >= step - 1e-9:
         return note
-    return (note + "; --max-drop below that can refuse a single image: measure on more test "
-            "samples or give a larger --max-drop")
+    return (note + "; --max-drop below that can refuse a single image: give more "
+            "--eval-samples (or a larger test split) or a larger --max-drop")
