@@ -52,7 +52,7 @@ def quantize(
 
     Example: `cnncompile quantize exported/fmnist_small.onnx --data fashion-mnist`
     """
-    from ..workflows.quantize import quantize_model
+    from ..workflows.quantize import quantize_model, sample_size_note
 
     r = quantize_model(model, data, out, mode=mode.value, max_drop=max_drop,
                        calibration=calibration, eval_samples=eval_samples, threads=threads,
@@ -64,4 +64,6 @@ def quantize(
         typer.echo(f"{name:<10}{acc:>10}{m.latency_ms:>18.3f}{m.size_bytes / 1e6:>10.2f}")
     typer.echo(f"accuracy change on {r.samples:,} {r.data} test samples: {-r.drop * 100:+.2f} "
                f"points (allowed: -{r.max_drop * 100:.2f}); speed-up {r.speedup:.2f}x")
+    if r.coarse:
+        typer.echo(f"note: {sample_size_note(r.samples, r.max_drop)}")
     typer.echo(f"wrote {r.path}")

@@ -19,6 +19,8 @@ from ..errors import DataError
 from ..machine import check_threads
 
 MAX_MODEL_BYTES = 2 * 2**30  # protobuf's own limit for one serialised model
+SPEC_SUFFIXES = (".yaml", ".yml")
+SNIFF_BYTES = 4096  # enough of a file to tell text from a serialised model
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
@@ -36,10 +38,41 @@ def check_model_file(path: str | Path, *, suffix: bool = False) -> Path:
         DataError: one line saying what is wrong with it (a FIFO would block onnxruntime).
     """
     p = Path(path)
+    if p.suffix.lower() in SPEC_SUFFIXES:
+        raise DataError(_spec_not_model(p))
     if suffix and p.suffix.lower() != ".onnx":
         raise DataError(f"{printable(p)}: expected an .onnx model file")
     check_file_size(p, "ONNX model file", MAX_MODEL_BYTES)
     return p
+
+
+def _spec_not_model(path: Path) -> str:
+    return (f"{printable(path)}: this is a spec, not an exported model: export it first "
+            f"(cnncompile export {printable(path)} --weights CHECKPOINT -o MODEL.onnx)")
+
+
+def _unloadable(path: Path | None, detail: str) -> str:
+    """Why onnxruntime could not load ``path``, in the user's terms: a spec names the export
+    step, a text file says it is text; onnxruntime's own words otherwise."""
+    head = b""
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError:
+            pass
+    where = printable(path) if path is not None else "model"
+    if head and b"\0" not in head:
+        text = head.decode("utf-8", errors="replace")
+        if any(line.startswith("layers:") for line in text.splitlines()):
+            return _spec_not_model(path)
+        return (f"{where}: not a loadable ONNX model: onnxruntime cannot load it (a text file, "
+                "not a serialised model: give the .onnx file `cnncompile export` wrote)")
+    if "Protobuf parsing failed" in detail:
+        return (f"{where}: not a loadable ONNX model: onnxruntime cannot load it (it does not "
+                "parse as a model: truncated, damaged or another kind of file)")
+    return (f"{where}: not a loadable ONNX model: onnxruntime cannot load it "
+            f"({printable(detail)[:200]})")
 
 
 @dataclass
@@ -88,10 +121,10 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
 
     threads = check_threads(threads)
     providers, note = requested_providers(provider)
-    where = "model"
+    path = None
     if isinstance(model, (str, Path)):
-        check_model_file(model)
-        where, model = printable(model), str(model)
+        path = check_model_file(model)
+        model = str(model)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     if threads:
@@ -102,8 +135,7 @@ def open_session(model: str | Path | bytes, provider: str = "auto",
             session = ort.InferenceSession(model, opts, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{where}: not a loadable ONNX model: onnxruntime cannot load it "
-                        f"({printable(detail)[:200]})") from None
+        raise DataError(_unloadable(path, detail)) from None
     used = session.get_providers()[0]
     if CUDA in providers and used not in (CUDA, TENSORRT):
         note = ("onnxruntime-gpu is installed but its CUDA provider did not start (no GPU or no "

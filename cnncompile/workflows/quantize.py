@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..artifacts.files import default_output, temp_dir, write_bytes
 from ..artifacts.inputs import check_not_input, one_command
+from ..artifacts.text import printable
 from ..deploy.quantize import (
     DEFAULT_CALIBRATION,
     FORMATS,
@@ -24,6 +25,7 @@ from ..deploy.quantize import (
     Measured,
     calibration_batches,
     describe,
+    graph_quantization,
     measure,
     quantized_model,
 )
@@ -52,6 +54,12 @@ class QuantizeResult:
         """The largest accuracy loss over the heads (a fraction; negative: a gain)."""
         return max(self.float32.accuracy[h] - self.quantized.accuracy[h]
                    for h in self.float32.accuracy)
+
+    @property
+    def coarse(self) -> bool:
+        """True when one test sample weighs more than ``max_drop``: the gate would refuse a
+        single changed image."""
+        return self.max_drop < 1 / self.samples - 1e-12
 
     @property
     def speedup(self) -> float:
@@ -103,9 +111,10 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
     _check_options(mode, fmt, calibration, max_drop)
     check_threads(threads)
     onnx_model = OnnxModel(src, provider="cpu", threads=threads)
-    if onnx_model.metadata.get(QUANTIZATION_KEY):
-        raise DataError(f"{src}: already quantized ({onnx_model.metadata[QUANTIZATION_KEY]}); "
-                        "quantize the float32 export")
+    done = onnx_model.metadata.get(QUANTIZATION_KEY) or graph_quantization(_graph(src))
+    if done:
+        raise DataError(f"{printable(src)}: already quantized ({done}); quantize the float32 "
+                        "export")
     target = Path(out) if out is not None else default_output(variant_path(src, mode))
     ds = _load_data(onnx_model, data)
     check_not_input(target)  # every input read: refused before the work, not at the write
@@ -127,6 +136,13 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
     return replace(result, path=target)
 
 
+def _graph(path: Path):
+    """The ModelProto at ``path`` (onnxruntime has already loaded it, so it parses)."""
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
 def _load_data(model, data: str | Path):
     """The data set for ``model`` via the project's loader; a misfit names the model."""
     from ..data.datasets import load_dataset
@@ -135,7 +151,7 @@ def _load_data(model, data: str | Path):
         raise DataError(f"{model.path}: quantize measures classification accuracy; this model "
                         "is a regression")
     try:
-        return load_dataset(data, model.input_shape, model.output)
+        return load_dataset(data, model.input_shape, model.output, model=printable(model.path))
     except DataError as e:
         raise DataError(f"{model.path}: --data does not fit the model ({e})") from None
 
@@ -154,4 +170,22 @@ def _drop_message(r: QuantizeResult, max_drop: float) -> str:
     acc = ", ".join(f"{h} {r.float32.accuracy[h]:.4f} -> {r.quantized.accuracy[h]:.4f}"
                     for h in r.float32.accuracy)
     return (f"{r.source}: {r.mode} loses {r.drop * 100:.2f} points of accuracy on {r.samples} "
-            f"{r.data} test samples ({acc}), more than --max-drop {max_drop}; nothing written")
+            f"{r.data} test samples ({acc}), more than --max-drop {max_drop}; nothing written"
+            f" ({sample_size_note(r.samples, max_drop)})")
+
+
+def sample_size_note(samples: int, max_drop: float) -> str:
+    """What one test sample weighs and, when --max-drop is below that, that the gate cannot
+    tell a single changed image from a real loss (honest about a small test set).
+
+    >>> sample_size_note(45, 0.01)
+    '1 image of 45 = 2.22 points; --max-drop below that can refuse a single image: give more --eval-samples (or a larger test split) or a larger --max-drop'
+    >>> sample_size_note(10000, 0.01)
+    '1 image of 10,000 = 0.01 points'
+    """
+    step = 100 / samples
+    note = f"1 image of {samples:,} = {step:.2f} points"
+    if max_drop * 100 >= step - 1e-9:
+        return note
+    return (note + "; --max-drop below that can refuse a single image: give more "
+            "--eval-samples (or a larger test split) or a larger --max-drop")
