@@ -21,9 +21,7 @@ from pathlib import Path
 
 from ..errors import DslSyntaxError
 from ..frontend.source import read_bounded
-from ..values import (
-    MAX_INT_DIGITS,  # the spec's own bound: a longer literal could not be a spec value
-)
+from ..values import MAX_INT_DIGITS  # the spec's bound: a longer literal is no spec value
 
 Pos = tuple[int, int]  # (line, 1-based column)
 
