@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..choices import QUANTIZE_CALIBRATION, QUANTIZE_FORMATS, QUANTIZE_MAX_DROP, QUANTIZE_MODES
 from .app import command
-from .common import THREADS_HELP
+from .common import THREADS_HELP, choice_enum
 
-
-class Format(str, Enum):
-    """--format choices for INT8."""
-
-    qoperator = "qoperator"
-    qdq = "qdq"
-
-
-class Mode(str, Enum):
-    """--mode choices."""
-
-    int8 = "int8"
-    fp16 = "fp16"
+Format = choice_enum("Format", QUANTIZE_FORMATS, "--format choices for INT8.")
+Mode = choice_enum("Mode", QUANTIZE_MODES, "--mode choices.")
 
 
 @command("quantize")
@@ -35,10 +24,10 @@ def quantize(
     mode: Mode = typer.Option(Mode.int8, "--mode", help="int8 (static, calibrated) or fp16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="The .onnx file to write "
                                        "[default: MODEL.MODE.onnx beside MODEL]."),
-    max_drop: float = typer.Option(0.01, "--max-drop", help="The largest accuracy loss accepted "
+    max_drop: float = typer.Option(QUANTIZE_MAX_DROP, "--max-drop", help="The largest accuracy loss accepted "
                                    "(a fraction: 0.01 is one point); beyond it nothing is "
                                    "written and the exit status is 2."),
-    calibration: int = typer.Option(256, "--calibration", min=1,
+    calibration: int = typer.Option(QUANTIZE_CALIBRATION, "--calibration", min=1,
                                     help="Training samples INT8 calibrates on."),
     eval_samples: Optional[int] = typer.Option(None, "--eval-samples", min=1, help="Measure "
                                                "accuracy on the first N test samples only."),

@@ -29,9 +29,6 @@ from ..errors import ExportError
 
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
-MODES = ("int8", "fp16")
-FORMATS = ("qoperator", "qdq")  # QOperator: fastest on x86 CPUs; QDQ: what TensorRT takes
-DEFAULT_CALIBRATION = 256
 FULL_DISK_BYTES = 1 << 20  # less free space than this beside the target: the disk is full
 CALIBRATION_BATCH = 32
 INT8_DETAIL = ("static, {format}, int8 per-channel weights, calibrated on {n} {source} "

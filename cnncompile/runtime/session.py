@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..artifacts.files import check_file_size
 from ..artifacts.text import printable
+from ..choices import PROVIDERS
 from ..errors import DataError
 from ..machine import check_threads
 
@@ -24,7 +25,6 @@ SNIFF_BYTES = 4096  # enough of a file to tell text from a serialised model
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
-PROVIDER_CHOICES = ("auto", "cpu", "cuda")
 WAIT_SLICE_SECONDS = 0.05  # how often a thread waiting for onnxruntime looks for a signal
 STOP_GRACE_SECONDS = 1.0  # how long an abandoned call may take to notice it was stopped
 
@@ -88,8 +88,8 @@ def requested_providers(provider: str) -> tuple[list[str], str | None]:
     """Providers to ask onnxruntime for, and a note when the request cannot be met."""
     import onnxruntime as ort
 
-    if provider not in PROVIDER_CHOICES:
-        raise DataError(f"`--provider` must be one of {', '.join(PROVIDER_CHOICES)}. "
+    if provider not in PROVIDERS:
+        raise DataError(f"`--provider` must be one of {', '.join(PROVIDERS)}. "
                         f"Received: {provider!r}")
     if provider == "cpu":
         return [CPU], None

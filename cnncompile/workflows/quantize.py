@@ -17,10 +17,8 @@ from pathlib import Path
 from ..artifacts.files import default_output, temp_dir, write_bytes
 from ..artifacts.inputs import check_not_input, one_command
 from ..artifacts.text import printable
+from ..choices import QUANTIZE_CALIBRATION, QUANTIZE_FORMATS, QUANTIZE_MAX_DROP, QUANTIZE_MODES
 from ..deploy.quantize import (
-    DEFAULT_CALIBRATION,
-    FORMATS,
-    MODES,
     QUANTIZATION_KEY,
     Measured,
     calibration_batches,
@@ -47,7 +45,7 @@ class QuantizeResult:
     calibration: int
     data: str
     detail: str = field(default="")
-    max_drop: float = 0.01
+    max_drop: float = QUANTIZE_MAX_DROP
 
     @property
     def drop(self) -> float:
@@ -74,8 +72,8 @@ def variant_path(source: Path, mode: str) -> Path:
 
 @one_command
 def quantize_model(model: str | Path, data: str | Path, out: str | Path | None = None, *,
-                   mode: str = "int8", max_drop: float = 0.01,
-                   calibration: int = DEFAULT_CALIBRATION, eval_samples: int | None = None,
+                   mode: str = "int8", max_drop: float = QUANTIZE_MAX_DROP,
+                   calibration: int = QUANTIZE_CALIBRATION, eval_samples: int | None = None,
                    seconds: float = 0.5, threads: int | None = None,
                    fmt: str = "qoperator") -> QuantizeResult:
     """Quantize the export ``model``, measure both models on ``data``'s test split, keep the
@@ -157,10 +155,12 @@ def _load_data(model, data: str | Path):
 
 
 def _check_options(mode: str, fmt: str, calibration: int, max_drop: float) -> None:
-    if mode not in MODES:
-        raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
-    if fmt not in FORMATS:
-        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
+    if mode not in QUANTIZE_MODES:
+        raise DataError(f"`--mode` must be one of {', '.join(QUANTIZE_MODES)}. "
+                        f"Received: {mode!r}")
+    if fmt not in QUANTIZE_FORMATS:
+        raise DataError(f"`--format` must be one of {', '.join(QUANTIZE_FORMATS)}. "
+                        f"Received: {fmt!r}")
     if calibration < 1 or not 0 <= max_drop <= 1:
         raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
                         f"calibration={calibration}, max_drop={max_drop}")

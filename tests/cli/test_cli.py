@@ -159,11 +159,11 @@ def test_convert_help_keeps_angle_brackets():
 
 
 def test_choices_are_enums_from_their_one_home():
+    from cnncompile.choices import PROVIDERS
     from cnncompile.cli.common import Init, Provider
-    from cnncompile.runtime.session import PROVIDER_CHOICES
     from cnncompile.training_options import OPTIONS_BY_NAME
 
-    assert tuple(p.value for p in Provider) == PROVIDER_CHOICES
+    assert tuple(p.value for p in Provider) == PROVIDERS
     assert tuple(i.value for i in Init) == OPTIONS_BY_NAME["init"].choices
     for command in typer.main.get_command(app).commands.values():
         for param in command.params:
