@@ -19,10 +19,12 @@ This module sits below ``frontend/`` and ``train/`` and imports nothing from eit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import values
+from .machine import usable_cpus
 
 
 class BadValue(ValueError):
@@ -37,8 +39,8 @@ class BadValue(ValueError):
         number = isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
         if self.option.kind in (int, float) and not number:
             noun = "integer" if self.option.kind is int else "number"
-            return f"{text!r} is not a valid {noun}"
-        shown = text if _is_number(text) else repr(text)
+            return f"{values.shown(text)} is not a valid {noun}"
+        shown = text if _is_number(text) and len(text) <= 40 else values.shown(text)
         return f"{shown} is not {self.option.expected()}{self.hint}"
 
 
@@ -55,7 +57,8 @@ class TrainOption:
     """One training option: spec key and TrainConfig field ``name``, its values and its flag.
 
     ``kind`` is int, float, bool or str. Numbers lie in [low, high] (an end is open when
-    ``low_open``/``high_open``; None: unbounded); strings are one of ``choices``, or match
+    ``low_open``/``high_open``; None: unbounded); ``high_of`` instead measures the upper bound
+    where the option runs (the CPUs there), ``high_words`` saying what it is; strings are one of ``choices``, or match
     ``pattern`` when there are no choices (``values`` then says in words what matches, e.g.
     "cpu, cuda or cuda:N"). ``optional`` admits None (the spec's `null`: "not
     given"). ``flag`` is the `cnncompile train` flag (default ``--name-with-dashes``; "" for
@@ -71,6 +74,8 @@ class TrainOption:
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    high_of: Callable[[], int] | None = None
+    high_words: str = ""
     choices: tuple[str, ...] = ()
     pattern: str | None = None
     values: str = ""
@@ -95,7 +100,16 @@ class TrainOption:
             if self.values:
                 return self.values
             return f"a string matching {self.pattern}" if self.pattern else "a string"
-        return values.range_text(self.kind, self.low, self.high, self.low_open, self.high_open)
+        high = self.upper()
+        if self.kind is int and self.low in (0, 1) and high is not None:
+            text = f"{values.range_text(int, self.low)} up to {high:,}"  # a positive integer ...
+        else:
+            text = values.range_text(self.kind, self.low, high, self.low_open, self.high_open)
+        return f"{text} ({self.high_words})" if self.high_words else text
+
+    def upper(self) -> float | None:
+        """The upper bound here: ``high``, or what ``high_of`` measures on this machine."""
+        return self.high_of() if self.high_of is not None else self.high
 
     def values_text(self) -> str:
         """The accepted values, for the docs table."""
@@ -103,6 +117,8 @@ class TrainOption:
             return "on, off"
         if self.choices:
             return ", ".join(self.choices)
+        if self.high_of is not None:  # the docs must not depend on the machine that made them
+            return f"{values.range_text(int, self.low)} up to {self.high_words}"
         text = self.expected()
         return text + (", or none" if self.optional else "")
 
@@ -126,7 +142,7 @@ class TrainOption:
         >>> OPTIONS_BY_NAME["epochs"].parse(0)
         Traceback (most recent call last):
         ...
-        cnncompile.training_options.BadValue: must be a positive integer. Received: 0
+        cnncompile.training_options.BadValue: must be a positive integer up to 100,000. Received: 0
         """
         if value is None or (self.optional and isinstance(value, str)
                              and value.lower() == "none"):
@@ -155,7 +171,7 @@ class TrainOption:
                 raise BadValue(self, value)
             return value
         if self.kind is int:
-            return values.integer(value, self.low, self.high)
+            return values.integer(value, self.low, self.upper())
         return values.number(value, self.low, self.high, self.low_open, self.high_open)
 
 
@@ -182,9 +198,14 @@ OPTIMIZER_RULES: dict[str, OptimizerRule] = {r.name: r for r in (
     OptimizerRule("momentum", ("v",)),
 )}
 
+# Upper bounds far above any real run that still refuse a typo's run of digits up front
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+
 OPTIONS: tuple[TrainOption, ...] = (
-    TrainOption("epochs", int, 10, "Passes over the training set.", low=1),
-    TrainOption("batch_size", int, 10, "Samples per minibatch step.", low=1),
+    TrainOption("epochs", int, 10, "Passes over the training set.", low=1, high=MAX_EPOCHS),
+    TrainOption("batch_size", int, 10, "Samples per minibatch step (the memory check then "
+                "refuses a batch the machine cannot hold).", low=1, high=MAX_BATCH),
     TrainOption("optimizer", str, "adam", "adam (beta1 0.9, beta2 0.999, epsilon 1e-8), sgd, "
                 "or momentum (ext): sgd with the `momentum` coefficient.",
                 choices=tuple(OPTIMIZER_RULES)),
@@ -197,11 +218,11 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("l2_decay", float, 0.0, "Decoupled L2 decay of kernels and weights "
                 "(l2 * w added to each step).", low=0.0, high=1.0, flag="--l2"),
     TrainOption("seed", int, 0, "The seed of every random draw: initialisation, shuffling, "
-                "dropout, noise and augmentation.", low=0, extension=True),
+                "dropout, noise and augmentation.", low=0, high=2**32 - 1, extension=True),
     TrainOption("init", str, "normal", "normal: N(0, 0.030) as the textbook; he (ext): "
                 "N(0, sqrt(2 / fan_in)).", choices=("normal", "he")),
     TrainOption("report", int, 1, "Print an epoch line every K epochs (and always the last).",
-                low=1),
+                low=1, high=MAX_EPOCHS),
     TrainOption("lr_schedule", str, "constant", "cosine: per step from the rate down to 0 over "
                 "the run; step: /10 after half and after three quarters of the epochs.",
                 choices=("constant", "cosine", "step"), extension=True),
@@ -218,7 +239,16 @@ OPTIONS: tuple[TrainOption, ...] = (
                 "share only moves samples between train and validation.", low=0.0, high=0.5,
                 extension=True),
     TrainOption("limit", int, None, "Train on the first N samples of the shuffled training set.",
-                low=1, optional=True, extension=True),
+                low=1, high=2**31 - 1, optional=True, extension=True),
+    # which epoch's weights the run keeps, and when it stops (train/selection.py)
+    TrainOption("keep", str, "best", "best: the weights of the epoch with the lowest validation "
+                "loss (several heads: the sum of theirs, which ranks epochs as their mean does; a "
+                "tie keeps the earlier epoch), which the final test "
+                "measures and the checkpoint holds; last: the last epoch's. Without validation "
+                "samples the last epoch's are kept.", choices=("best", "last"), extension=True),
+    TrainOption("patience", int, None, "Stop after N epochs in a row without a lower validation "
+                "loss; none trains every epoch.", low=1, high=100_000, optional=True,
+                extension=True),
     TrainOption("bn_recalibrate", bool, True, "After training, recompute batch-norm running "
                 "statistics from the training data with the final weights (precise BN); off "
                 "keeps the textbook's running averages.", extension=True),
@@ -229,8 +259,9 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("device", str, "auto", "torch: auto (a GPU when present), cpu or cuda.",
                 choices=("auto", "cpu", "cuda"), in_spec=False, extension=True),
     TrainOption("workers", int, 1, "torch: processes on this machine sharing each global batch "
-                "(gloo on CPUs, NCCL on GPUs); --batch-size stays the global batch.", low=1,
-                in_spec=False, extension=True),
+                "(gloo on CPUs, NCCL on GPUs); --batch-size stays the global batch. Each process needs "
+                "a CPU of its own.", low=1, high_of=usable_cpus,
+                high_words="the CPUs this process may use", in_spec=False, extension=True),
 )
 
 OPTIONS_BY_NAME: dict[str, TrainOption] = {o.name: o for o in OPTIONS}

@@ -47,8 +47,19 @@ _RESOLVERS = (
 )
 
 
+MAX_INT_DIGITS = 30  # far past any size a model or option can use; Python refuses past 4,300
+
+
+class NumberTooLong(yaml.constructor.ConstructorError):
+    """An integer literal longer than ``MAX_INT_DIGITS``: refused before it is converted."""
+
+
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     text = loader.construct_scalar(node)
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_INT_DIGITS:
+        raise NumberTooLong(None, None, f"the integer {shown(text)} is too long; numbers may "
+                            f"have at most {MAX_INT_DIGITS} digits", node.start_mark)
     if text.startswith("0o"):
         return int(text[2:], 8)
     if text.startswith("0x"):
@@ -118,12 +129,28 @@ def scalar(text: str) -> Any:
 # -- checks ---------------------------------------------------------------------------------
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, or its start and its length when it is long (a 5000-digit integer).
+
+    >>> shown(7), shown("9" * 5000)
+    ('7', "'99999999999999999999999999999999999999...' (5,000 characters)")
+    """
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and abs(value).bit_length() > 4 * limit:
+        return f"an integer of about {abs(value).bit_length() * 0.30103:,.0f} digits"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    length = len(value) if isinstance(value, str) else len(text)
+    return f"{text[:limit - 1]}...{text[0] if isinstance(value, str) else ''} ({length:,} characters)"
+
+
 class ValueRefused(ValueError):
     """A value its rule refuses: ``must be EXPECTED[HINT]. Received: VALUE``."""
 
     def __init__(self, expected: str, value: Any, hint: str = ""):
         self.expected, self.value, self.hint = expected, value, hint
-        super().__init__(f"must be {expected}{hint}. Received: {value!r}")
+        super().__init__(f"must be {expected}{hint}. Received: {shown(value)}")
 
 
 def number_text(x: float) -> str:

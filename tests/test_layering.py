@@ -67,7 +67,8 @@ def _reach(module: str) -> frozenset[str]:
         if name in seen or path is None:
             continue
         seen.add(name)
-        todo += sorted(_imports(path))
+        if name != "cnncompile":  # the root holds __version__ and, imported on first use only,
+            todo += sorted(_imports(path))  # the user's API facade: no module here goes through it
     return frozenset(seen)
 
 

@@ -13,11 +13,11 @@ be tight.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 from ..errors import ResourceError
 from ..ir.graph import Graph
+from ..machine import available_memory, size_text
 from ..training_options import DEFAULTS, OPTIMIZER_RULES
 from .report import BYTES, analyze_graph
 
@@ -52,18 +52,10 @@ class MemoryEstimate:
         parts = [("parameters", self.parameters), ("gradients", self.gradients),
                  ("optimizer state", self.optimizer_state), ("activations", self.activations)]
         parts = [(k, v) for k, v in parts if v]
-        detail = f" ({', '.join(f'{k} {_size(v)}' for k, v in parts)})" if len(parts) > 1 else ""
+        detail = f" ({', '.join(f'{k} {size_text(v)}' for k, v in parts)})" if len(parts) > 1 else ""
         at = "x".join(map(str, self.input_shape))
         what = f"batch {self.batch} at {at}" if self.batch else f"the model alone, input {at}"
-        return f"needs {_size(self.total)} for {what}{detail}"
-
-
-def _size(n: int) -> str:
-    """Bytes in the largest binary unit that keeps a digit before the point."""
-    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= unit:
-            return f"{n / unit:.1f} {name}"
-    return f"{n} bytes"
+        return f"needs {size_text(self.total)} for {what}{detail}"
 
 
 def estimate_memory(graph: Graph, batch: int, training: bool = False,
@@ -96,55 +88,6 @@ def estimate_memory(graph: Graph, batch: int, training: bool = False,
     return MemoryEstimate(batch, True, graph.input_shape, totals.param_bytes, trainable,
                           optimizer_copies(optimizer) * trainable,
                           totals.activation_bytes + 2 * largest)
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate, or None where the system does not say.
-
-    Linux's MemAvailable (free memory plus the cache it can drop), else the free pages
-    ``sysconf`` reports; either lowered to the room left under a cgroup memory limit.
-    """
-    avail = _meminfo_available()
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            avail = None
-    room = _cgroup_room()
-    if room is not None:
-        avail = room if avail is None else min(avail, room)
-    return avail
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):  # absent, or "max" (no limit)
-        return None
-
-
-def _cgroup_room() -> int | None:
-    """Limit minus usage of this container's memory cgroup (v2, else v1), None without one."""
-    for limit_file, usage_file in (
-            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-            ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-             "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        limit, usage = _read_int(limit_file), _read_int(usage_file)
-        if limit is not None and usage is not None and limit < 1 << 60:  # v1: "no limit" is huge
-            return max(0, limit - usage)
-    return None
 
 
 def input_estimate(input_shape: tuple[int, ...], batch: int, copies: int = 1) -> MemoryEstimate:
@@ -193,4 +136,4 @@ this machine has 4.0 GiB available; use fewer images
         return estimate
     tail = f"; {hint}" if hint else ""
     raise ResourceError(f"{purpose} {estimate.describe()}; this machine has "
-                        f"{_size(available)} available{tail}")
+                        f"{size_text(available)} available{tail}")

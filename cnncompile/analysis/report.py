@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir.graph import Block, Graph, Node
+from ..ir.limits import check_representable
 from ..ir.ops import OPS
 
 BYTES = 4  # float32
@@ -99,7 +100,13 @@ def inference_peak(graph: Graph, batch: int) -> int:
 
 
 def analyze_graph(graph: Graph, batch: int = 1) -> Analysis:
-    """Figures for every node and in total."""
+    """Figures for every node and in total.
+
+    Raises:
+        ShapeError: a tensor with more elements than any backend can index
+            (:func:`~cnncompile.ir.limits.check_representable`).
+    """
+    check_representable(graph, batch)
     rfs = receptive_fields(graph)
     nodes = []
     for n in graph:

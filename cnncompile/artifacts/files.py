@@ -92,9 +92,10 @@ def prepare_dir(folder: Path | str, what: str = "folder") -> Path:
     folder = Path(folder)
     if _is_pseudo(folder):
         raise DataError(f"{folder}: a system pseudo-file system, not a {what} to write into")
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: exists and is not a folder (the {what} must be a folder)")
     try:
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: exists and is not a folder (the {what} must be a "
+                            "folder)")
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a parent is a file
         raise DataError(f"{folder}: cannot create the {what}: a part of the path is a "
@@ -201,7 +202,11 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
     if _is_pseudo(path):
         raise DataError(f"{path}: in a system pseudo-file system (/proc, /sys, /dev), not a "
                         "file to write")
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()  # a name over 255 bytes is refused by the lookup itself
+    except OSError as e:
+        raise write_error(path, e) from None
+    if is_dir:
         raise DataError(f"{path}: is a folder; give a file name")
     check_not_input(path)
     prepare_dir(path.parent if str(path.parent) else Path("."), "folder")

@@ -178,11 +178,20 @@ def for_export(input_shape: tuple[int, ...], *, scale: float | None = None,
                          RESIZE_MODE if len(shape) == 3 else None, source=source)
 
 
+# Scales a float32 model can apply to pixels 0-255: the smallest normal float32 and the largest
+# value whose product with 255 stays finite.
+FLOAT32_SCALES = (1.2e-38, 1.3e36)
+
+
 def check_scale(value: object, label: str) -> float:
     """``value`` as a scale (a positive finite number); refused with a line naming ``label``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not math.isfinite(value) or value <= 0:
         raise DataError(f"{label} must be a positive number. Received: {_short(value)}")
+    if not FLOAT32_SCALES[0] <= value <= FLOAT32_SCALES[1]:  # the model multiplies in float32
+        raise DataError(f"{label} must be within {FLOAT32_SCALES[0]:g}-{FLOAT32_SCALES[1]:g}, "
+                        "where pixels times it stay normal float32 numbers. Received: "
+                        f"{_short(value)}")
     return float(value)
 
 

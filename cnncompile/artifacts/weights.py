@@ -13,7 +13,10 @@ Checkpoint layout (format ``cnncompile.checkpoint/1``):
 - ``__meta__``: JSON text: spec, shapes, IR hash, epochs and steps done, training options, RNG
   state, history, preprocessing, data fingerprint, the optimiser state's scalars;
 - ``__opt__/<i>``: the optimiser state's arrays, referenced from ``meta["optimizer_state"]``;
-- ``__perm__``: the sample order of the epoch in progress (a checkpoint taken inside an epoch).
+- ``__perm__``: the sample order of the epoch in progress (a checkpoint taken inside an epoch);
+- ``__weights__/<role>/<node>.<param>``: another set of weights the trainer keeps beside the
+  run's (``best``: the best epoch's during training; ``last``: the weights training continues
+  from, once the run presents its best epoch's).
 
 A plain parameters file is the same without the ``__`` keys. Wherever weights are read, a run
 folder (one holding ``checkpoint.npz``) stands for its checkpoint.
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..machine import available_memory, size_text
 from .files import require_regular_file, write_npz
 
 FORMAT = "cnncompile.checkpoint/1"
@@ -38,17 +42,15 @@ CHECKPOINT = "checkpoint.npz"
 META_KEY = "__meta__"
 OPT_PREFIX = "__opt__/"
 PERM_KEY = "__perm__"
+WEIGHTS_PREFIX = "__weights__/"
 # Bounds on what one .npz may inflate to: far above any model or data set this tool trains in
-# memory, far below what would exhaust a machine.
+# memory, far below what would exhaust a machine. Both are lowered further to the memory this
+# process can still allocate (MemAvailable, cgroups, `ulimit -v`) when the file is read.
 MAX_MEMBER_BYTES = 8 << 30
 MAX_TOTAL_BYTES = 16 << 30
 _CHUNK = 1 << 20
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy.savez archive",
@@ -57,7 +59,8 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
     """Every array of the ``.npz`` at ``path``, by name, read with every size bounded first.
 
     ``what`` names the file in messages (``no such weights file``); ``expected`` says what it
-    should have been when it is not a zip.
+    should have been when it is not a zip. Neither a member nor the whole may inflate to more
+    than the memory available (:func:`cnncompile.machine.available_memory`) either.
 
     Raises:
         DataError: one line naming ``path``: missing, a special file, not a zip, a member that
@@ -71,7 +74,8 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
                 raise DataError(f"{path}: not an .npz file ({expected})")
             f.seek(0)
             with zipfile.ZipFile(f) as zf:
-                infos = _bounded_members(path, zf, max_member_bytes, max_total_bytes)
+                infos = _bounded_members(path, zf, max_member_bytes, max_total_bytes,
+                                         available_memory())
                 return {name: _read_member(path, zf, info) for name, info in infos}
     except DataError:
         raise
@@ -81,7 +85,10 @@ def read_npz(path: Path | str, what: str = ".npz file", expected: str = "a numpy
                         f"{str(e)[:160]})") from None
 
 
-def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total: int):
+def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total: int,
+                     available: int | None):
+    """The members of ``zf`` once their inflated sizes, read from the zip's directory, are
+    within the limits and within ``available`` bytes (None: unknown)."""
     infos, total, seen = [], 0, set()
     for info in zf.infolist():
         if not info.filename.endswith(".npy"):
@@ -92,12 +99,16 @@ def _bounded_members(path: Path, zf: zipfile.ZipFile, max_member: int, max_total
             raise DataError(f"{path}: member `{name}` occurs twice")
         seen.add(name)
         if info.file_size > max_member:
-            raise DataError(f"{path}: member `{name}` would inflate to {_size(info.file_size)}, "
-                            f"over the limit of {_size(max_member)} per array")
+            raise DataError(f"{path}: member `{name}` would inflate to "
+                            f"{size_text(info.file_size)}, over the limit of "
+                            f"{size_text(max_member)} per array")
         total += info.file_size
         if total > max_total:
-            raise DataError(f"{path}: the arrays would inflate to over {_size(total)}, over the "
-                            f"limit of {_size(max_total)} per file")
+            raise DataError(f"{path}: the arrays would inflate to over {size_text(total)}, over "
+                            f"the limit of {size_text(max_total)} per file")
+        if available is not None and total > available:
+            raise DataError(f"{path}: the arrays would inflate to over {size_text(total)}, more "
+                            f"than the {size_text(available)} of memory available")
         infos.append((name, info))
     return infos
 
@@ -139,6 +150,7 @@ class Checkpoint:
     opt_state: dict | None = None
     perm: np.ndarray | None = None
     path: Path | None = None
+    other_weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # by role
 
 
 def _pack(state, arrays: dict[str, np.ndarray]):
@@ -169,8 +181,11 @@ def _unpack(packed, arrays, source: str):
 
 
 def save_checkpoint(path: Path | str, params: dict[str, np.ndarray], meta: dict,
-                    opt_state: dict | None = None, perm: np.ndarray | None = None) -> Path:
+                    opt_state: dict | None = None, perm: np.ndarray | None = None,
+                    other_weights: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Write a checkpoint atomically (temporary file, fsync, rename); returns its path.
+
+    ``other_weights`` are further weight sets by role (see the module's layout).
 
     Raises:
         DataError: the folder cannot be written (read-only, full disk), naming the path.
@@ -183,6 +198,8 @@ def save_checkpoint(path: Path | str, params: dict[str, np.ndarray], meta: dict,
         arrays.update(opt_arrays)
     if perm is not None:
         arrays[PERM_KEY] = perm
+    for role, weights in (other_weights or {}).items():
+        arrays.update({f"{WEIGHTS_PREFIX}{role}/{k}": v for k, v in weights.items()})
     arrays[META_KEY] = np.array(json.dumps(meta))
     return write_npz(path, arrays)
 
@@ -232,7 +249,14 @@ def read_checkpoint(path: Path | str, **limits) -> Checkpoint:
     if "optimizer_state" in meta:
         opt_state = _unpack(meta.pop("optimizer_state"), arrays, str(path))
     params = {k: v for k, v in arrays.items() if not k.startswith("__")}
-    return Checkpoint(params, meta, opt_state, arrays.get(PERM_KEY), path)
+    other: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith(WEIGHTS_PREFIX):
+            role, _, name = key[len(WEIGHTS_PREFIX):].partition("/")
+            if not name:
+                raise DataError(f"{path}: damaged weights `{key}` (no role/name)")
+            other.setdefault(role, {})[name] = value
+    return Checkpoint(params, meta, opt_state, arrays.get(PERM_KEY), path, other)
 
 
 def check_fits(graph, ckpt: Checkpoint, source: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..ir.ops import OPS
+from ..registry import Registry
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ class MissingLowering(NotImplementedError):
     """A backend was asked for an op it has no lowering of."""
 
 
-class Lowerings(dict[str, T]):
+class Lowerings(Registry[T]):
     """A backend's lowerings by IR op name.
 
     >>> table = Lowerings("demo")
@@ -37,7 +38,7 @@ class Lowerings(dict[str, T]):
     """
 
     def __init__(self, backend: str):
-        super().__init__()
+        super().__init__(f"{backend} lowering of op")
         self.backend = backend
 
     def register(self, op: str) -> Callable[[T], T]:
@@ -46,10 +47,7 @@ class Lowerings(dict[str, T]):
         def deco(fn: T) -> T:
             if op not in OPS:
                 raise ValueError(f"{self.backend} lowering of unknown IR op {op!r}")
-            if op in self:
-                raise ValueError(f"{self.backend} lowering of op {op!r} registered twice")
-            self[op] = fn
-            return fn
+            return self.add(op, fn)
 
         return deco
 

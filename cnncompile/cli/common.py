@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 
+from ..choices import PROVIDERS
 from ..training_options import OPTIONS, OPTIONS_BY_NAME, BadValue, TrainOption
 
 
@@ -23,10 +24,11 @@ def choice_enum(name: str, choices: tuple[str, ...], doc: str) -> type[Enum]:
 
 Init = choice_enum("Init", OPTIONS_BY_NAME["init"].choices,
                    "--init choices: the textbook's N(0, 0.030), or He-normal.")
-# runtime.session.PROVIDER_CHOICES, written out so that starting the CLI imports no runtime
-# (tests/cli/test_cli.py checks that the two agree)
-Provider = choice_enum("Provider", ("auto", "cpu", "cuda"),
+Provider = choice_enum("Provider", PROVIDERS,
                        "--provider choices: onnxruntime's execution provider.")
+# every --threads option: the one bound is cnncompile.machine.check_threads
+THREADS_HELP = ("onnxruntime intra-op threads, 1 to the CPUs this process may use "
+                "[default: onnxruntime's].")
 
 
 def _flag_parser(option: TrainOption) -> Callable[[str], Any]:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..choices import QUANTIZE_CALIBRATION, QUANTIZE_FORMATS, QUANTIZE_MAX_DROP, QUANTIZE_MODES
 from .app import command
+from .common import THREADS_HELP, choice_enum
 
-
-class Format(str, Enum):
-    """--format choices for INT8."""
-
-    qoperator = "qoperator"
-    qdq = "qdq"
-
-
-class Mode(str, Enum):
-    """--mode choices."""
-
-    int8 = "int8"
-    fp16 = "fp16"
+Format = choice_enum("Format", QUANTIZE_FORMATS, "--format choices for INT8.")
+Mode = choice_enum("Mode", QUANTIZE_MODES, "--mode choices.")
 
 
 @command("quantize")
@@ -34,15 +24,14 @@ def quantize(
     mode: Mode = typer.Option(Mode.int8, "--mode", help="int8 (static, calibrated) or fp16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="The .onnx file to write "
                                        "[default: MODEL.MODE.onnx beside MODEL]."),
-    max_drop: float = typer.Option(0.01, "--max-drop", help="The largest accuracy loss accepted "
+    max_drop: float = typer.Option(QUANTIZE_MAX_DROP, "--max-drop", help="The largest accuracy loss accepted "
                                    "(a fraction: 0.01 is one point); beyond it nothing is "
                                    "written and the exit status is 2."),
-    calibration: int = typer.Option(256, "--calibration", min=1,
+    calibration: int = typer.Option(QUANTIZE_CALIBRATION, "--calibration", min=1,
                                     help="Training samples INT8 calibrates on."),
     eval_samples: Optional[int] = typer.Option(None, "--eval-samples", min=1, help="Measure "
                                                "accuracy on the first N test samples only."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="onnxruntime intra-op threads for the timings."),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     format: Format = typer.Option(Format.qoperator, "--format", help="INT8 form: qoperator "
                                   "(QLinearConv, uint8 activations: fastest on x86 CPUs) or "
                                   "qdq (Quantize/DequantizeLinear pairs, symmetric int8 "
@@ -52,7 +41,7 @@ def quantize(
 
     Example: `cnncompile quantize exported/fmnist_small.onnx --data fashion-mnist`
     """
-    from ..workflows.quantize import quantize_model
+    from ..workflows.quantize import quantize_model, sample_size_note
 
     r = quantize_model(model, data, out, mode=mode.value, max_drop=max_drop,
                        calibration=calibration, eval_samples=eval_samples, threads=threads,
@@ -64,4 +53,6 @@ def quantize(
         typer.echo(f"{name:<10}{acc:>10}{m.latency_ms:>18.3f}{m.size_bytes / 1e6:>10.2f}")
     typer.echo(f"accuracy change on {r.samples:,} {r.data} test samples: {-r.drop * 100:+.2f} "
                f"points (allowed: -{r.max_drop * 100:.2f}); speed-up {r.speedup:.2f}x")
+    if r.coarse:
+        typer.echo(f"note: {sample_size_note(r.samples, r.max_drop)}")
     typer.echo(f"wrote {r.path}")

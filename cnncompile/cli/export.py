@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..choices import ACCELERATORS, HEAD_OUTPUTS, LAYOUTS
 from ..errors import DataError
 from .app import command, warn
-from .common import Init, spec_options
+from .common import Init, choice_enum, spec_options
 
-
-class Layout(str, Enum):
-    """--layout choices."""
-
-    nhwc = "nhwc"
-    nchw = "nchw"
-
-
-class Outputs(str, Enum):
-    """--outputs choices."""
-
-    probs = "probs"
-    logits = "logits"
-
-
-class Accelerator(str, Enum):
-    """--accelerator choices (Triton onnxruntime backend GPU execution accelerators)."""
-
-    tensorrt = "tensorrt"
-    cuda = "cuda"
+Layout = choice_enum("Layout", LAYOUTS, "--layout choices.")
+Outputs = choice_enum("Outputs", HEAD_OUTPUTS, "--outputs choices.")
+Accelerator = choice_enum("Accelerator", ACCELERATORS, "--accelerator choices (Triton "
+                          "onnxruntime backend GPU execution accelerators).")
 
 
 @command("export")

@@ -181,7 +181,7 @@ class Display:
             return
         if self.fmt is LogFormat.json:
             self.emit("test", accuracy=result.accuracy, samples=result.test_samples,
-                      batch_norm=result.batch_norm,
+                      batch_norm=result.batch_norm, kept=result.kept,
                       seconds=round(result.seconds, 3), files=[str(f) for f in result.files])
         elif self.fmt is LogFormat.textbook:
             typer.echo(f"Model {self.name} train ended in {int(result.trained_seconds)} secs:")
@@ -193,6 +193,8 @@ class Display:
                      else ", ".join(f"{h} {a:.4f}" for h, a in accs.items()))
             if result.batch_norm:
                 typer.echo(result.batch_norm)
+            if result.kept:
+                typer.echo(result.kept)
             typer.echo(f"test accuracy {shown} on {plural(result.test_samples, 'sample')} "
                        f"(trained {result.trained_seconds / 60:.1f} min)")
             names = [result.checkpoint.name, "metrics.csv", *(f.name for f in result.files)]

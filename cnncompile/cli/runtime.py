@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from .app import command
-from .common import Provider
+from .common import THREADS_HELP, Provider
 
 PROVIDER_HELP = "auto (CUDA when onnxruntime-gpu and a GPU are there), cpu or cuda."
 
@@ -151,8 +151,7 @@ def bench(
     provider: Provider = typer.Option(Provider.auto, "--provider", help=PROVIDER_HELP),
     seconds: float = typer.Option(1.0, "--seconds", min=0.01,
                                   help="Minimum time per measurement."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="onnxruntime intra-op threads."),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     engine: bool = typer.Option(True, "--engine/--no-engine",
                                 help="Time the NumPy engine's forward beside it."),
 ) -> None:

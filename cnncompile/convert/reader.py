@@ -21,11 +21,11 @@ from pathlib import Path
 
 from ..errors import DslSyntaxError
 from ..frontend.source import read_bounded
+from ..values import MAX_INT_DIGITS  # the spec's bound: a longer literal is no spec value
 
 Pos = tuple[int, int]  # (line, 1-based column)
 
 MAX_STRING_CHARS = 1024 * 1024  # a string literal; names, labels and options are far shorter
-MAX_INT_DIGITS = 100  # an integer literal; also keeps Python's 4300-digit str() limit away
 _INT_BOUND = 10**MAX_INT_DIGITS
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks ast counts lines by

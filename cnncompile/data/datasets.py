@@ -36,6 +36,7 @@ import numpy as np
 
 from ..artifacts.files import require_regular_file
 from ..artifacts.preprocess import LOADER_SCALE, Preprocessing, for_loader
+from ..artifacts.text import printable
 from ..artifacts.weights import read_npz
 from ..errors import DataError
 from ..wording import plural
@@ -129,7 +130,7 @@ def load_dataset(source: str | Path, input_shape: tuple[int, ...], output, *,
     else:
         folder = Path(source)
         label = text
-        if not folder.exists():
+        if not _exists(folder):
             raise DataError(f"--data {text}: no such file or folder (give fashion-mnist, a folder "
                             "of IDX files, an image folder or an .npz file)")
         if not folder.is_dir():
@@ -147,6 +148,16 @@ def load_dataset(source: str | Path, input_shape: tuple[int, ...], output, *,
     if limit is not None and limit < len(data.train):
         data.train = data.train.take(slice(0, limit))
     return data
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a path the system refuses to look up (a name over 255 bytes,
+    a folder it may not enter) is a DataError naming it."""
+    try:
+        return path.exists()
+    except OSError as e:
+        raise DataError(f"--data {printable(path)}: cannot look this path up "
+                        f"({e.strerror or type(e).__name__})") from None
 
 
 def _from_images(root: Path, label: str, shape, output, validation, cache, progress) -> Dataset:
@@ -271,6 +282,8 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
     if len(x) == 0:
         raise DataError(f"{label}: holds no samples")
     sample = x.shape[1:]
+    if 0 in sample:  # no input shape fits it: never suggest one
+        raise DataError(f"{label}: samples are {list(sample)}, which holds no values")
     if sample == tuple(shape):
         fitted = x
     elif len(shape) == 3 and shape[2] == 1 and sample == tuple(shape[:2]):
@@ -279,7 +292,8 @@ def _fit_inputs(x: np.ndarray, shape: tuple[int, ...], label: str,
         fitted = x.reshape(len(x), -1)
     elif model is not None:  # an exported model's input is fixed: --input cannot help
         raise DataError(f"{label}: samples are {list(sample)} but {model} takes "
-                        f"{list(shape)}; give it data of that shape")
+                        f"{list(shape)}; an exported model's input is fixed: give it data of that "
+                        "shape")
     elif len(shape) == 3 and sample == (shape[2], *shape[:2]):
         raise DataError(f"{label}: samples are {list(sample)}, channels first; cnncompile reads "
                         f"[H, W, C] = {list(shape)}: transpose the arrays "

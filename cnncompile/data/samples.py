@@ -19,6 +19,7 @@ from ..errors import DataError
 FLOWER_CLASSES = ("daisy", "dandelion", "rose", "sunflower", "tulip")
 MAX_PER_CLASS = 10_000
 MIN_SIZE, MAX_SIZE = 16, 512
+NAME_MAX = 255  # bytes in one folder name on every common file system
 
 Mask = Callable[[np.ndarray, np.ndarray, float], np.ndarray]  # (dy, dx, radius) -> bool mask
 
@@ -64,8 +65,9 @@ def draw_shape(cls: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def check_sample_options(classes: tuple[str, ...], per_class: int, size: int) -> None:
-    """Raise DataError for class names that are not plain folder names or counts out of range."""
+def check_sample_options(classes: tuple[str, ...], per_class: int, size: int,
+                         seed: int = 0) -> None:
+    """Raise DataError for class names that are not plain folder names or numbers out of range."""
     if not 2 <= len(classes) <= len(COLOURS) * len(SHAPES):
         raise DataError(f"give 2 to {len(COLOURS) * len(SHAPES)} classes. "
                         f"Received: {len(classes)}")
@@ -73,12 +75,17 @@ def check_sample_options(classes: tuple[str, ...], per_class: int, size: int) ->
         if not name or name in (".", "..") or any(c in name for c in "/\\\0") \
                 or not name.isprintable():
             raise DataError(f"class name {name!r} is not a plain folder name")
+        if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise DataError(f"class name {name[:20]!r}... is longer than a folder name can be "
+                            f"({NAME_MAX} bytes). Received: {len(name.encode())} bytes")
     if len(set(classes)) != len(classes):
         raise DataError(f"class names must differ. Received: {', '.join(classes)}")
     if not 1 <= per_class <= MAX_PER_CLASS:
         raise DataError(f"`--per-class` must be 1 to {MAX_PER_CLASS}. Received: {per_class}")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise DataError(f"`--size` must be {MIN_SIZE} to {MAX_SIZE}. Received: {size}")
+    if seed < 0:  # NumPy's generators take none
+        raise DataError(f"`--seed` must be 0 or more. Received: {seed}")
 
 
 def make_shape_folder(out: Path | str, classes: tuple[str, ...] = FLOWER_CLASSES,
@@ -101,19 +108,23 @@ def make_shape_folder(out: Path | str, classes: tuple[str, ...] = FLOWER_CLASSES
     from ..artifacts.files import atomic_dir
     from ..artifacts.text import printable
 
-    check_sample_options(tuple(classes), per_class, size)
+    check_sample_options(tuple(classes), per_class, size, seed)
     out = Path(out)
-    if out.exists() or out.is_symlink():
-        raise DataError(f"{printable(out)}: exists; sample data goes into a new folder")
     rng = np.random.default_rng(seed)
     total = len(classes) * per_class
-    with atomic_dir(out) as tmp:
-        for k, name in enumerate(classes):
-            (tmp / name).mkdir()
-            for i in range(per_class):
-                if progress is not None:
-                    progress(k * per_class + i, total)
-                Image.fromarray(draw_shape(k, size, rng)).save(tmp / name / f"{i:03d}.png")
-        if progress is not None:
-            progress(total, total)
+    try:
+        if out.exists() or out.is_symlink():
+            raise DataError(f"{printable(out)}: exists; sample data goes into a new folder")
+        with atomic_dir(out) as tmp:
+            for k, name in enumerate(classes):
+                (tmp / name).mkdir()
+                for i in range(per_class):
+                    if progress is not None:
+                        progress(k * per_class + i, total)
+                    Image.fromarray(draw_shape(k, size, rng)).save(tmp / name / f"{i:03d}.png")
+            if progress is not None:
+                progress(total, total)
+    except OSError as e:  # a name too long, a full or read-only disk: nothing is left behind
+        raise DataError(f"{printable(out)}: cannot write the sample folder "
+                        f"({e.strerror or type(e).__name__})") from None
     return total

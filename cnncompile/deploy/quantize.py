@@ -16,25 +16,46 @@ when its accuracy drop is within bounds.
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.text import printable
 from ..errors import ExportError
 
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
-MODES = ("int8", "fp16")
-FORMATS = ("qoperator", "qdq")  # QOperator: fastest on x86 CPUs; QDQ: what TensorRT takes
-DEFAULT_CALIBRATION = 256
+FULL_DISK_BYTES = 1 << 20  # less free space than this beside the target: the disk is full
 CALIBRATION_BATCH = 32
 INT8_DETAIL = ("static, {format}, int8 per-channel weights, calibrated on {n} {source} "
                "training samples")
 FORMAT_SHOWN = {"qoperator": "QOperator, uint8 activations",
                 "qdq": "QDQ, symmetric int8 activations"}
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
+
+
+# Operators only a quantized graph holds (QOperator and QDQ forms, integer kernels)
+QUANTIZED_OPS = frozenset({"QLinearConv", "QLinearMatMul", "QuantizeLinear", "DequantizeLinear",
+                           "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
+                           "QLinearAdd", "QLinearMul", "QLinearAveragePool",
+                           "QLinearGlobalAveragePool"})
+
+
+def graph_quantization(model) -> str | None:
+    """What a graph (a ModelProto) shows of an earlier quantization, whatever its metadata
+    says: 'int8: its graph holds QLinearConv', 'fp16: its weights are float16', or None."""
+    import onnx
+
+    ops = sorted({n.op_type for n in model.graph.node} & QUANTIZED_OPS)
+    if ops:
+        return f"int8: its graph holds {', '.join(ops[:3])}"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "fp16: its weights are float16"
+    return None
 
 
 def quantization_label(metadata: dict) -> str | None:
@@ -102,18 +123,49 @@ def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.nda
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.
     """
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.quant_utils import model_has_pre_process_metadata
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = work / "prepared.onnx"
-    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     if fmt == "qdq":
         form = {"quant_format": QuantFormat.QDQ, "activation_type": QuantType.QInt8,
                 "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
     else:
         form = {"quant_format": QuantFormat.QOperator, "activation_type": QuantType.QUInt8}
-    quantize_static(str(prepared), str(target), _reader(batches), weight_type=QuantType.QInt8,
-                    per_channel=True, **form)
+    # onnxruntime logs advice through the root logger; the one line this prints is ours
+    muted = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        if not model_has_pre_process_metadata(onnx.load(str(prepared))):
+            # it does not notice a full disk: its output comes back truncated
+            raise OSError(errno.ENOSPC, "the prepared model came back truncated")
+        quantize_static(str(prepared), str(target), _reader(batches),
+                        weight_type=QuantType.QInt8, per_channel=True, **form)
+    except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
+        raise ExportError(_quantizer_failed(source, work, e)) from None
+    finally:
+        logging.disable(muted)
+
+
+def _quantizer_failed(source: Path, work: Path, error: Exception) -> str:
+    """Why onnxruntime's quantizer stopped, in one line. It writes its work files itself and
+    does not always notice a full disk (a truncated file fails later, as a parse error), so
+    the free space of the folder is checked first."""
+    import shutil
+
+    free = shutil.disk_usage(work).free
+    where = printable(work.parent)
+    if free < FULL_DISK_BYTES or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+        return (f"{where}: cannot write the int8 model's work files (no space left on the "
+                f"device: {free:,} bytes free); nothing written")
+    if isinstance(error, OSError):
+        return f"{where}: cannot write the int8 model's work files ({error.strerror or error})"
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return (f"{printable(source)}: onnxruntime's quantizer failed ({type(error).__name__}"
+            f"{': ' + printable(detail)[:200] if detail else ''}); nothing written")
 
 
 def convert_fp16(model):

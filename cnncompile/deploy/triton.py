@@ -18,10 +18,10 @@ from pathlib import Path
 
 from ..artifacts.files import atomic_dir, prepare_dir, write_bytes, write_text
 from ..artifacts.text import printable
+from ..choices import ACCELERATORS
 from ..errors import ExportError
 
 PLATFORM = "onnxruntime_onnx"
-ACCELERATORS = ("tensorrt", "cuda")
 # ONNX TensorProto element types -> Triton data types (model_config.proto DataType)
 TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 5: "TYPE_INT16",
                 6: "TYPE_INT32", 7: "TYPE_INT64", 9: "TYPE_BOOL", 10: "TYPE_FP16",

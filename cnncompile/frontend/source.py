@@ -19,7 +19,7 @@ import yaml
 from ..artifacts.inputs import note_input
 from ..errors import DslSyntaxError, Location
 from ..filekinds import special_kind
-from ..values import CCoreSchemaLoader, CoreSchemaLoader
+from ..values import CCoreSchemaLoader, CoreSchemaLoader, NumberTooLong
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_YAML_NODES = 100_000
@@ -217,6 +217,8 @@ def load_yaml(text: str, file: str):
         if node is None:
             raise DslSyntaxError("the file is empty", Location(file))
         return _Builder(file, loader).build(node)
+    except NumberTooLong as e:  # valid YAML, but not a number anything here could use
+        raise DslSyntaxError(e.problem, Location(file, e.problem_mark.line + 1)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None

@@ -10,6 +10,7 @@ from ..errors import DslSyntaxError, Location
 from ..training_options import SPEC_OPTIONS, BadValue
 from . import layers as L
 from .build import LayerBuilder, Macro, describe_value, normalise_placeholder
+from .includes import IncludeGraph
 from .options import closest, positive_int
 from .source import LDict, LList, load_yaml, read_text
 
@@ -100,6 +101,9 @@ def parse_input_shape(value, loc: Location) -> tuple[int, ...]:
     return tuple(value)
 
 
+OUTPUT_KINDS = ("classes", "labels", "heads", "binary", "regression")
+
+
 def parse_output(value, loc: Location) -> OutputSpec:
     """``classes``/``labels`` | ``heads`` | ``binary`` | ``regression`` (spec-format section 4)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -113,57 +117,67 @@ def parse_output(value, loc: Location) -> OutputSpec:
             raise DslSyntaxError(f"`output.bias` must be true or false. Received: {bias!r}", loc)
         out = parse_output(value, loc)
         return OutputSpec(out.kind, out.heads, bias)
-    kinds = [k for k in ("classes", "labels", "heads", "binary", "regression") if k in value]
-    unknown = [k for k in value if k not in ("classes", "labels", "heads", "binary", "regression")]
+    kinds = [k for k in OUTPUT_KINDS if k in value]
+    unknown = [k for k in value if k not in OUTPUT_KINDS]
     if unknown:
-        valid = ["classes", "labels", "heads", "binary", "regression", "bias"]
-        raise DslSyntaxError(f"unknown `output` key {unknown[0]!r}{closest(unknown[0], valid)}", loc)
-
-    def where(key):
-        return _located(value, key, loc)
-
-    def count(key):
-        try:
-            return positive_int(value[key])
-        except ValueError as e:
-            raise DslSyntaxError(f"`output.{key}` {e}", where(key)) from None
-
+        raise DslSyntaxError(f"unknown `output` key {unknown[0]!r}"
+                             f"{closest(unknown[0], [*OUTPUT_KINDS, 'bias'])}", loc)
     if "heads" in value:
         if len(kinds) > 1 and set(kinds) != {"heads"}:
             raise DslSyntaxError("give `heads` alone, not with classes/labels/binary/regression", loc)
-        heads = value["heads"]
-        if not isinstance(heads, dict) or not heads:
-            raise DslSyntaxError("`output.heads` must map head names to class counts", where("heads"))
-        out = []
-        for name, size in heads.items():
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                raise DslSyntaxError(f"head name {name!r} must be letters, digits, _ . -", where("heads"))
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise DslSyntaxError(f"head {name!r} needs a positive class count. Received: {size!r}", where("heads"))
-            out.append(Head(name, size))
-        return OutputSpec("classes", tuple(out))
+        return OutputSpec("classes", _heads(value["heads"], _located(value, "heads", loc)))
     if "binary" in value:
         if value["binary"] is not True or len(kinds) > 1:
-            raise DslSyntaxError("`output.binary` must be true, and alone", where("binary"))
+            raise DslSyntaxError("`output.binary` must be true, and alone",
+                                 _located(value, "binary", loc))
         return OutputSpec("binary", (Head("output", 1),))
     if "regression" in value:
         if len(kinds) > 1:
-            raise DslSyntaxError("`output.regression` must be alone", where("regression"))
-        return OutputSpec("regression", (Head("output", count("regression")),))
+            raise DslSyntaxError("`output.regression` must be alone",
+                                 _located(value, "regression", loc))
+        return OutputSpec("regression", (Head("output", _count(value, "regression", loc)),))
+    return OutputSpec("classes", (_labelled_head(value, loc),))
+
+
+def _count(value: dict, key: str, loc: Location) -> int:
+    try:
+        return positive_int(value[key])
+    except ValueError as e:
+        raise DslSyntaxError(f"`output.{key}` {e}", _located(value, key, loc)) from None
+
+
+def _heads(heads, where: Location) -> tuple[Head, ...]:
+    """``heads: {name: classes, ...}``: several softmax heads."""
+    if not isinstance(heads, dict) or not heads:
+        raise DslSyntaxError("`output.heads` must map head names to class counts", where)
+    out = []
+    for name, size in heads.items():
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise DslSyntaxError(f"head name {name!r} must be letters, digits, _ . -", where)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise DslSyntaxError(f"head {name!r} needs a positive class count. Received: {size!r}",
+                                 where)
+        out.append(Head(name, size))
+    return tuple(out)
+
+
+def _labelled_head(value: dict, loc: Location) -> Head:
+    """One softmax head from ``classes`` and/or ``labels`` (their counts must agree)."""
     labels = value.get("labels")
     if labels is not None:
         if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels) or not labels:
-            raise DslSyntaxError("`output.labels` must be a list of names", where("labels"))
+            raise DslSyntaxError("`output.labels` must be a list of names", _located(value, "labels", loc))
         labels = tuple(str(x) for x in labels)
     if "classes" in value:
-        k = count("classes")
+        k = _count(value, "classes", loc)
         if labels is not None and len(labels) != k:
-            raise DslSyntaxError(f"`output.labels` has {len(labels)} names for {k} classes", where("labels"))
+            raise DslSyntaxError(f"`output.labels` has {len(labels)} names for {k} classes",
+                                 _located(value, "labels", loc))
     elif labels is not None:
         k = len(labels)
     else:
         raise DslSyntaxError("`output` needs classes, labels, heads, binary or regression", loc)
-    return OutputSpec("classes", (Head("output", k, labels),))
+    return Head("output", k, labels)
 
 
 def parse_train(value, loc: Location) -> dict:
@@ -200,43 +214,9 @@ def _macro_defs(raw, file_loc: Location) -> dict[str, Macro]:
     return out
 
 
-def collect_macros(raw, path: Path | None, shown: str, stack: tuple = ()) -> dict[str, Macro]:
-    """This file's macros over those of its includes (transitively); cycles are errors."""
-    included: dict[str, tuple[Macro, str]] = {}
-    if isinstance(raw, LDict) and raw.get("include") is not None:
-        inc = raw["include"]
-        inc_loc = raw.value_loc("include")
-        if isinstance(inc, str):
-            inc = [inc]
-        if not isinstance(inc, list) or not all(isinstance(p, str) for p in inc):
-            raise DslSyntaxError("`include` must be a list of file paths", inc_loc)
-        base = path.parent if path else Path.cwd()
-        seen_files = set()
-        for rel in inc:
-            target = (base / rel).resolve()
-            if target in stack or (path and target == path.resolve()):
-                chain = " > ".join(p.name for p in stack + (target,))
-                raise DslSyntaxError(f"include cycle: {chain}", inc_loc)
-            if target in seen_files:
-                continue
-            seen_files.add(target)
-            if not target.exists():
-                raise DslSyntaxError(f"included file {rel!r} does not exist (looked at {target})", inc_loc)
-            sub_shown = str(Path(shown).parent / rel) if shown else str(target)
-            sub_raw = load_yaml(read_text(target), sub_shown)
-            sub_stack = stack + ((path.resolve(),) if path else ())
-            for name, macro in collect_macros(sub_raw, target, sub_shown, sub_stack).items():
-                if name in included and included[name][1] != str(target):
-                    other = included[name][0].loc
-                    raise DslSyntaxError(
-                        f"macro {name!r} is defined in two included files: {other.file} and "
-                        f"{macro.loc.file}",
-                        inc_loc,
-                    )
-                included[name] = (macro, str(target))
-    macros = {name: m for name, (m, _) in included.items()}
-    macros.update(_macro_defs(raw, Location(shown)))
-    return macros
+def collect_macros(raw, path: Path | None, shown: str) -> dict[str, Macro]:
+    """This file's macros over those of its includes (transitively, each file read once)."""
+    return IncludeGraph(_macro_defs).macros(raw, path, shown)
 
 
 def load_spec(
@@ -262,32 +242,9 @@ def parse_spec(text, shown="<spec>", path=None, input_shape=None, output=None) -
     """Like :func:`load_spec`, from text; ``path`` resolves includes."""
     raw = load_yaml(text, shown)
     file_loc = Location(shown, 1)
-    if isinstance(raw, LList):
-        doc = {"layers": raw}
-        name = path.stem if path else "model"
-    elif isinstance(raw, LDict):
-        doc = raw
-        unknown = [k for k in raw if k not in TOP_KEYS]
-        if unknown:
-            k = unknown[0]
-            raise DslSyntaxError(
-                f"unknown top-level key {k!r}{closest(k, TOP_KEYS)}; valid: {', '.join(TOP_KEYS)}",
-                raw.value_loc(k),
-            )
-        name = raw.get("name", path.stem if path else None)
-        problem = spec_name_problem(name)
-        if problem:
-            raise DslSyntaxError(f"`name` {problem}. Received: {describe_value(name)}",
-                                 _located(raw, "name", file_loc))
-    else:
-        raise DslSyntaxError(
-            f"a spec must be a mapping (name, input, output, layers) or a layer list; "
-            f"this file holds a {type(raw).__name__}",
-            file_loc,
-        )
+    doc, name = _document(raw, path, file_loc)
     if "layers" not in doc:
         raise DslSyntaxError("`layers` is required", file_loc)
-
     if input_shape is None:
         if doc.get("input") is None:
             raise DslSyntaxError("`input` is required (in the spec or as --input H,W,C)", file_loc)
@@ -296,24 +253,44 @@ def parse_spec(text, shown="<spec>", path=None, input_shape=None, output=None) -
         if doc.get("output") is None:
             raise DslSyntaxError("`output` is required (in the spec or as --classes K)", file_loc)
         output = parse_output(doc["output"], _located(doc, "output", file_loc))
-
-    description = doc.get("description") or ""
-    macros = collect_macros(raw, path, shown)
-    builder = LayerBuilder(macros)
-    layers_loc = _located(doc, "layers", file_loc)
-    root = builder.build_list(doc["layers"], layers_loc, "layers")
-    train = parse_train(doc.get("train"), _located(doc, "train", file_loc))
+    builder = LayerBuilder(collect_macros(raw, path, shown))
+    root = builder.build_list(doc["layers"], _located(doc, "layers", file_loc), "layers")
     return Spec(
         name=name,
         input_shape=input_shape,
         output=output,
         layers=root,
-        description=str(description),
-        train=train,
+        description=str(doc.get("description") or ""),
+        train=parse_train(doc.get("train"), _located(doc, "train", file_loc)),
         path=str(path) if path else None,
         text=text,
         loc=file_loc,
     )
+
+
+def _document(raw, path, file_loc: Location) -> tuple[dict, str]:
+    """The spec's top-level mapping (a bare layer list is its ``layers``) and its name."""
+    if isinstance(raw, LList):
+        return {"layers": raw}, path.stem if path else "model"
+    if not isinstance(raw, LDict):
+        raise DslSyntaxError(
+            f"a spec must be a mapping (name, input, output, layers) or a layer list; "
+            f"this file holds a {type(raw).__name__}",
+            file_loc,
+        )
+    unknown = [k for k in raw if k not in TOP_KEYS]
+    if unknown:
+        k = unknown[0]
+        raise DslSyntaxError(
+            f"unknown top-level key {k!r}{closest(k, TOP_KEYS)}; valid: {', '.join(TOP_KEYS)}",
+            raw.value_loc(k),
+        )
+    name = raw.get("name", path.stem if path else None)
+    problem = spec_name_problem(name)
+    if problem:
+        raise DslSyntaxError(f"`name` {problem}. Received: {describe_value(name)}",
+                             _located(raw, "name", file_loc))
+    return raw, name
 
 
 __all__ = ["Spec", "OutputSpec", "Head", "load_spec", "parse_spec", "parse_input_shape",

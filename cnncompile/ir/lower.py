@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import Location, ShapeError
 from ..frontend import layers as L
 from .graph import Block, Graph, Node, make_node
+from .limits import check_representable
 from .ops import (
     ActAttrs,
     BatchNormAttrs,
@@ -234,5 +235,8 @@ class Lowerer:
 
 
 def lower(spec: Spec) -> Graph:
-    """The IR graph of ``spec``, shapes and costs inferred; raises located ShapeError."""
-    return Lowerer(spec).lower()
+    """The IR graph of ``spec``, shapes and costs inferred; raises located ShapeError (also
+    for a tensor no backend can index: :func:`~cnncompile.ir.limits.check_representable`)."""
+    graph = Lowerer(spec).lower()
+    check_representable(graph)
+    return graph

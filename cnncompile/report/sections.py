@@ -113,10 +113,46 @@ def _test_report(test: dict) -> str:
     return "".join(parts)
 
 
+def _int(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def kept_text(meta: dict) -> str | None:
+    """Which epoch's weights the run kept and whether it stopped early, from the checkpoint's
+    ``kept`` record (train/selection.py); None for a run that recorded none.
+
+    >>> kept_text({"epoch": 8, "kept": {"keep": "best", "epoch": 4, "best_epoch": 4,
+    ...            "best_val_loss": 0.6361, "epochs_since_best": 2, "patience": 2,
+    ...            "stopped_early": True}})
+    'epoch 4 of 8 (the lowest validation loss, 0.6361); stopped early: 2 epochs without a lower validation loss (patience 2)'
+    """
+    kept = meta.get("kept")
+    if not isinstance(kept, dict) or _int(kept.get("epoch")) is None:
+        return None
+    trained = _int(meta.get("epoch"))
+    text = f"epoch {kept['epoch']}" + (f" of {trained}" if trained is not None else "")
+    loss = kept.get("best_val_loss")
+    if kept.get("keep") == "best" and isinstance(loss, Real):
+        text += f" (the lowest validation loss, {loss:.4f})"
+    elif kept.get("keep") == "best":
+        text += " (no validation samples to choose by: the last epoch)"
+    elif kept.get("keep") == "last":
+        text += " (the last epoch, keep: last)"
+    since, patience = _int(kept.get("epochs_since_best")), _int(kept.get("patience"))
+    if kept.get("stopped_early") is True and since is not None and patience is not None:
+        text += (f"; stopped early: {since} epochs without a lower validation loss "
+                 f"(patience {patience})")
+    return text
+
+
 def run_html(run: RunInfo) -> str:
-    """Learning curves, test report, confusion matrices, samples and the training options."""
-    parts = [f'<p class="sub">Run folder <code>{escape(str(run.folder))}</code></p>',
-             "<h3>Learning curves</h3>", _curves(run)]
+    """Which epoch's weights were kept, learning curves, test report, confusion matrices,
+    samples and the training options."""
+    parts = [f'<p class="sub">Run folder <code>{escape(str(run.folder))}</code></p>']
+    kept = kept_text(run.meta)
+    if kept:  # the test report below measures these weights
+        parts.append(f'<p class="sub" id="kept">Weights kept: {escape(kept)}</p>')
+    parts += ["<h3>Learning curves</h3>", _curves(run)]
     if run.test:
         parts.append(_test_report(run.test))
     if (not run.test or not run.test.get("confusion")) and "confusion.png" in run.pictures:
@@ -127,6 +163,7 @@ def run_html(run: RunInfo) -> str:
                      f'their predictions" src="{escape(run.pictures["samples.png"])}">')
     meta = run.meta
     facts = [(k, meta[k]) for k in RUN_FACTS if k in meta]
+
     config = meta.get("config")
     parts.append("<h3>Training configuration</h3>"
                  + _kv(facts + list(config.items() if isinstance(config, dict) else [])))

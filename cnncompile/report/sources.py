@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
 
+from ..artifacts.text import printable
 from ..errors import DataError
 from ..evaluation.metrics import TEXT_COLUMNS
 
@@ -126,7 +127,7 @@ def read_test_report(path: Path) -> dict:
         DataError: not JSON, or a figure of the wrong type, named by its place in the file.
     """
     try:
-        test = json.loads(path.read_text())
+        test = _encodable(json.loads(path.read_text()))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DataError(f"{path}: not readable JSON ({e})") from None
     _expect(test, dict, path, "")
@@ -155,6 +156,22 @@ def read_test_report(path: Path) -> dict:
 
 _TYPE_WORDS = {dict: "an object", list: "a list", int: "a whole number", Real: "a number",
                str: "text"}
+
+
+def _encodable(value):
+    """``value`` with every string the page could not encode (a class folder's name that is
+    not UTF-8 reaches test.json as a lone surrogate) shown with its bytes escaped."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return printable(value)
+        return value
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
 
 
 def _expect(value, kind, path: Path, where: str):

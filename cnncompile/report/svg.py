@@ -7,6 +7,7 @@ bar along its foot grows with its trainable parameters, both relative to the lar
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from html import escape
 
 from ..analysis.render import human
@@ -190,6 +191,27 @@ def _axis_limit(values: list[float]) -> float:
     return CURVE_LIMIT * max(typical, 1.0)
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's plot area and the data range it shows; maps data to SVG coordinates."""
+
+    left: float
+    top: float
+    width: float  # of the plot area
+    height: float
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+    def sx(self, v: float) -> float:
+        return self.left + (v - self.x0) / (self.x1 - self.x0) * self.width
+
+    def sy(self, v: float) -> float:
+        v = max(self.y0, min(self.y1, v))  # an exploded value sits on the axis's edge
+        return self.top + (1 - (v - self.y0) / (self.y1 - self.y0)) * self.height
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label: str,
                width: int = 420, height: int = 240, percent: bool = False) -> str:
     """A small line chart: one polyline per series, axes with a few ticks, a legend below.
@@ -205,12 +227,31 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
         return ""
     limit = _axis_limit([p[1] for p in finite])
     inside = [p for p in finite if abs(p[1]) <= limit]
-    clipped = len(finite) - len(inside)
-    dropped = sum(len(s) for s in series.values()) - len(finite)
-    rows = math.ceil(len(series) / 2)
-    notes = _chart_notes(dropped, clipped, limit)
+    notes = _chart_notes(sum(len(s) for s in series.values()) - len(finite),
+                         len(finite) - len(inside), limit)
     plot_h = height
-    height = plot_h + 14 * rows + (14 if notes else 0)
+    height = plot_h + 14 * math.ceil(len(series) / 2) + (14 if notes else 0)
+    f = _chart_frame(finite, inside, width, plot_h)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+           f'<text x="{width / 2}" y="15" text-anchor="middle" class="ct">{escape(title)}</text>'
+           f'<rect x="{f.left}" y="{f.top}" width="{f.width}" height="{f.height}" class="pa"/>',
+           *_chart_axes(f, sorted({p[0] for p in finite}), y_label, plot_h, percent)]
+    for i, (name, s) in enumerate(series.items()):
+        colour = CHART_COLOURS[i // 2 % len(CHART_COLOURS)] if len(series) > 2 \
+            else CHART_COLOURS[0]
+        out.append(_chart_series(f, i, name, s, colour, plot_h))
+    if notes:
+        out.append(f'<text x="{f.left}" y="{height - 4}" class="tk nt">{escape(notes)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+CHART_COLOURS = ("#2f6fd1", "#d1652f", "#2f9d57", "#9b3fb5", "#b5983f", "#3fa9b5")
+
+
+def _chart_frame(finite, inside, width: int, plot_h: int) -> _Frame:
+    """The plot area inside fixed margins, over the range of the points drawn in it."""
     left, right, top, bottom = 46, 10, 24, 34
     x0, x1 = min(p[0] for p in finite), max(p[0] for p in finite)
     y0, y1 = min(p[1] for p in inside), max(p[1] for p in inside)
@@ -218,55 +259,45 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, y_label
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
+    return _Frame(left, top, width - left - right, plot_h - top - bottom, x0, x1, y0, y1)
 
-    def clip(v: float) -> float:  # an exploded value sits on the axis's edge
-        return max(y0, min(y1, v))
 
-    pw, ph = width - left - right, plot_h - top - bottom
-
-    def sx(v):
-        return left + (v - x0) / (x1 - x0) * pw
-
-    def sy(v):
-        return top + (1 - (clip(v) - y0) / (y1 - y0)) * ph
-
-    colours = ["#2f6fd1", "#d1652f", "#2f9d57", "#9b3fb5", "#b5983f", "#3fa9b5"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-           f'<text x="{width / 2}" y="15" text-anchor="middle" class="ct">{escape(title)}</text>'
-           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="pa"/>']
+def _chart_axes(f: _Frame, xs: list[float], y_label: str, plot_h: int,
+                percent: bool) -> list[str]:
+    """Five grid lines with their values, up to eight epoch ticks, the two axis titles."""
+    out = []
     for k in range(5):
-        v = y0 + (y1 - y0) * k / 4
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{_n(sy(v))}" y2="{_n(sy(v))}" '
-                   f'class="gl"/><text x="{left - 4}" y="{_n(sy(v) + 3)}" text-anchor="end" '
+        v = f.y0 + (f.y1 - f.y0) * k / 4
+        y = f.sy(v)
+        out.append(f'<line x1="{f.left}" x2="{f.left + f.width}" y1="{_n(y)}" y2="{_n(y)}" '
+                   f'class="gl"/><text x="{f.left - 4}" y="{_n(y + 3)}" text-anchor="end" '
                    f'class="tk">{f"{100 * v:.3g}%" if percent else f"{v:.3g}"}</text>')
-    xs = sorted({p[0] for p in finite})
-    step = max(1, math.ceil(len(xs) / 8))
-    for v in xs[::step]:
-        out.append(f'<text x="{_n(sx(v))}" y="{top + ph + 13}" text-anchor="middle" '
+    for v in xs[::max(1, math.ceil(len(xs) / 8))]:
+        out.append(f'<text x="{_n(f.sx(v))}" y="{f.top + f.height + 13}" text-anchor="middle" '
                    f'class="tk">{number_text(v)}</text>')
-    out.append(f'<text x="{left + pw / 2}" y="{plot_h - 4}" text-anchor="middle" '
-               f'class="tk">epoch</text><text x="12" y="{top + ph / 2}" class="tk" '
-               f'transform="rotate(-90 12 {top + ph / 2})" text-anchor="middle">'
+    middle = f.top + f.height / 2
+    out.append(f'<text x="{f.left + f.width / 2}" y="{plot_h - 4}" text-anchor="middle" '
+               f'class="tk">epoch</text><text x="12" y="{middle}" class="tk" '
+               f'transform="rotate(-90 12 {middle})" text-anchor="middle">'
                f'{escape(y_label)}</text>')
-    for i, (name, s) in enumerate(series.items()):
-        colour = colours[i // 2 % len(colours)] if len(series) > 2 else colours[0]
-        dash = "" if name.startswith("train") else ' stroke-dasharray="5 3"'
-        shown = [(sx(x), sy(y)) for x, y in s if math.isfinite(x) and math.isfinite(y)]
-        line = " ".join(f"{_n(x)},{_n(y)}" for x, y in shown)
-        out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
-                   f'stroke-width="1.6"{dash} data-series="{escape(name)}"/>')
-        if len(shown) <= MAX_MARKED_POINTS:
-            out.extend(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="2.2" fill="{colour}"/>'
-                       for x, y in shown)
-        lx, ly = left + (i % 2) * pw / 2, plot_h + 10 + 14 * (i // 2)
-        out.append(f'<line x1="{_n(lx)}" x2="{_n(lx + 18)}" y1="{ly - 3}" y2="{ly - 3}" '
-                   f'stroke="{colour}" stroke-width="1.6"{dash}/>'
-                   f'<text x="{_n(lx + 22)}" y="{ly}" class="tk"><title>{escape(name)}</title>'
-                   f'{escape(_clip(name, int((pw / 2 - 26) / 5.6)))}</text>')
-    if notes:
-        out.append(f'<text x="{left}" y="{height - 4}" class="tk nt">{escape(notes)}</text>')
-    out.append("</svg>")
+    return out
+
+
+def _chart_series(f: _Frame, i: int, name: str, points, colour: str, plot_h: int) -> str:
+    """Series ``i``: its polyline (dots while few), and its legend entry below the plot."""
+    dash = "" if name.startswith("train") else ' stroke-dasharray="5 3"'
+    shown = [(f.sx(x), f.sy(y)) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+    line = " ".join(f"{_n(x)},{_n(y)}" for x, y in shown)
+    out = [f'<polyline points="{line}" fill="none" stroke="{colour}" '
+           f'stroke-width="1.6"{dash} data-series="{escape(name)}"/>']
+    if len(shown) <= MAX_MARKED_POINTS:
+        out.extend(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="2.2" fill="{colour}"/>'
+                   for x, y in shown)
+    lx, ly = f.left + (i % 2) * f.width / 2, plot_h + 10 + 14 * (i // 2)
+    out.append(f'<line x1="{_n(lx)}" x2="{_n(lx + 18)}" y1="{ly - 3}" y2="{ly - 3}" '
+               f'stroke="{colour}" stroke-width="1.6"{dash}/>'
+               f'<text x="{_n(lx + 22)}" y="{ly}" class="tk"><title>{escape(name)}</title>'
+               f'{escape(_clip(name, int((f.width / 2 - 26) / 5.6)))}</text>')
     return "".join(out)
 
 

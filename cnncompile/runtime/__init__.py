@@ -5,6 +5,6 @@
 """
 
 from .model import OnnxModel, read_metadata
-from .session import PROVIDER_CHOICES, Session, open_session
+from .session import Session, open_session
 
-__all__ = ["OnnxModel", "PROVIDER_CHOICES", "Session", "open_session", "read_metadata"]
+__all__ = ["OnnxModel", "Session", "open_session", "read_metadata"]

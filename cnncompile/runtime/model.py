@@ -21,13 +21,14 @@ import numpy as np
 from ..artifacts.heads import check_finite, probabilities, top_k
 from ..artifacts.preprocess import Preprocessing
 from ..artifacts.text import printable
+from ..choices import HEAD_OUTPUTS
 from ..errors import DataError
 from .iobinding import runner_for
-from .session import open_session
+from .session import open_session, run_interruptibly
 
 JSON_KEYS = ("input_shape", "preprocessing", "heads", "accuracy")
-KINDS = {"classes": ("probs", "logits"), "binary": ("probs", "logits"),
-         "regression": ("values", "probs", "logits")}
+# the head kinds a model may have, with the `outputs` its metadata may record for each
+KINDS = {"classes": HEAD_OUTPUTS, "binary": HEAD_OUTPUTS, "regression": ("values", *HEAD_OUTPUTS)}
 
 
 def read_metadata(session, source: str) -> dict:
@@ -207,7 +208,7 @@ class OnnxModel:
             return self.runner.run(self.prepare(x))
         names = [o.name for o in self.session.get_outputs()]
         try:
-            outs = self.session.run(names, {self.input_name: self.prepare(x)})
+            outs = run_interruptibly(self.session, names, {self.input_name: self.prepare(x)})
         except DataError:
             raise
         except Exception as e:  # onnxruntime's own exception types

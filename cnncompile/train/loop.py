@@ -13,6 +13,9 @@ Guarantees:
 - Ctrl-C (SIGINT), SIGTERM and SIGHUP are deferred to the end of the current step; the loop
   then checkpoints that last completed *step* and raises :class:`TrainingInterrupted` (exit code
   128 + the signal). A second signal stops at once and keeps the last checkpoint on disk.
+- ``keep: best`` keeps the weights of the epoch with the lowest validation loss and
+  ``patience`` stops a run that stops improving (``train/selection.py``); both are in the
+  checkpoint, so a resumed or interrupted run keeps the same best epoch and count.
 - A NaN or infinite loss raises :class:`DivergedError` naming the epoch and step; the last good
   checkpoint is kept, never overwritten with broken weights.
 """
@@ -40,6 +43,7 @@ from ..training_options import OPTIMIZER_RULES
 from .augment import augment, check_augment
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import TrainConfig
+from .selection import EpochSelection, training_weights
 
 if TYPE_CHECKING:
     from .run import RunStart
@@ -183,6 +187,9 @@ class Trainer:
         self.heads = [h.name for h in graph.heads.heads]
         self.current: _Epoch | None = None
         self._updating = False
+        self.selection = EpochSelection.start(config, resume,
+                                              f"--resume of {self.checkpoint_path}")
+        self.selection.check_validation(len(data.val))
         # ``engine(graph, params, optimizer)`` builds the step engine (train/step_engine.py)
         make_engine = engine or NumpyEngine
         if resume is None:
@@ -194,7 +201,7 @@ class Trainer:
             return
         meta = resume.meta
         self._check_same_steps(meta)
-        params = {k: np.array(v, np.float32) for k, v in resume.params.items()}
+        params = {k: np.array(v, np.float32) for k, v in training_weights(resume).items()}
         if resume.opt_state is not None:
             self.optimizer.load_state_dict(resume.opt_state)
         self.rng = np.random.default_rng()
@@ -258,7 +265,7 @@ class Trainer:
             metrics.unlink(missing_ok=True)
         # overflow shows up as a non-finite loss, which stops the run with a clear message
         with _DeferredSignals() as signals, np.errstate(over="ignore", invalid="ignore"):
-            while self.epoch < self.config.epochs:
+            while self.epoch < self.config.epochs and not self.selection.stopped_early:
                 self._run_epoch(signals)
                 try:
                     stop = signals.shared(self.engine)
@@ -275,6 +282,7 @@ class Trainer:
         """About twice a checkpoint's size (it and its temporary copy): params, optimiser, order."""
         params = sum(4 * int(np.prod(p.shape)) for p in self.graph.params())
         slots = len(OPTIMIZER_RULES[self.config.optimizer].slots)  # what a checkpoint saves
+        slots += self.config.keep == "best"  # the best epoch's weights
         return 2 * (params * (1 + slots) + 8 * len(self.data.train)) + (1 << 20)
 
     def _run_epoch(self, signals: _DeferredSignals) -> None:
@@ -310,10 +318,18 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.current = None
+        self._select(val_loss)
         self.save()  # the checkpoint first: metrics.csv is never ahead of it
         if self.engine.writes:  # one process of a multi-process run writes
             write_metrics_csv(self.run_dir / "metrics.csv", self.history, self.heads)
         self.hooks.on_epoch_end(row)
+
+    def _select(self, val_loss: float) -> None:
+        """Note the epoch's validation loss: the best epoch, and whether patience ran out
+        (in every process, so that all of them stop after the same epoch)."""
+        self.selection.observe(self.epoch, val_loss, self.params)
+        self.selection.stopped_early = bool(
+            self.engine.max_over_ranks(int(self.selection.stopped_early)))
 
     @contextlib.contextmanager
     def _saved_if_a_worker_fails(self, cur: _Epoch, steps: int, started: float):
@@ -440,7 +456,8 @@ class Trainer:
     def meta(self, partial: _Epoch | None = None, **extra) -> dict:
         """The ``__meta__`` record of a checkpoint taken now."""
         g, spec = self.graph, self.spec
-        last = self.history[-1] if self.history else {}
+        shown = self.selection.presented_epoch(self.epoch)  # whose weights are the checkpoint's
+        last = self.history[shown - 1] if self.history else {}
         return {
             "name": g.name, "spec_path": spec.path, "spec_text": spec.text,
             "spec_hash": spec.text_hash, "input_shape": list(g.input_shape),
@@ -455,6 +472,7 @@ class Trainer:
             "accuracy": {h: last[c] for h, c in zip(
                 self.heads, accuracy_columns(self.heads, "val"), strict=True) if c in last},
             "data": self.data.source, "data_fingerprint": self.data.fingerprint(),
+            "kept": self.selection.record(self.epoch),
             "preprocessing": self.data.preprocessing.to_dict(),
             "engine": self.engine_description, "cnncompile": __version__, **extra,
         }
@@ -465,4 +483,5 @@ class Trainer:
             return self.checkpoint_path
         return save_checkpoint(self.checkpoint_path, self.params, self.meta(partial, **extra),
                                self.optimizer.state_dict(),
-                               partial.perm if partial is not None else None)
+                               partial.perm if partial is not None else None,
+                               self.selection.other_weights(self.epoch, partial is not None))

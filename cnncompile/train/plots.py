@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.files import save_figure
+from ..artifacts.text import printable
 
 SAMPLES = 16
+TITLE_CHARS = 120
+LABEL_CHARS = 32  # a class name drawn longer than this is cut (a folder name can be 255 bytes)
 
 
 def _pyplot():
@@ -23,6 +26,25 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _plain(text: object, limit: int = LABEL_CHARS) -> str:
+    r"""``text`` drawn as written: control characters and undecodable bytes escaped, ``$``
+    escaped so that matplotlib never parses a class or head name as TeX ("a$b" or "$\frac{$"
+    would be math, or a parse error), and cut to ``limit`` characters so that a long name
+    cannot cover its neighbours.
+
+    >>> print(_plain("a$b"), _plain("x" * 40, limit=8))
+    a\$b xxxxxxx…
+    """
+    shown = printable(text)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown.replace("$", r"\$")
+
+
+def _plain_names(names: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    return {head: tuple(_plain(n) for n in labels) for head, labels in names.items()}
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -46,15 +68,15 @@ def plot_curves(history: list[dict], path: Path, title: str) -> Path:
     for key in acc_keys:
         head = key[4:] or ""
         ax_acc.plot(epochs, [r[f"train_{key}"] for r in history], "o-",
-                    label=f"train {head}".strip())
+                    label=_plain(f"train {head}".strip()))
         ax_acc.plot(epochs, [r[f"val_{key}"] for r in history], "s--",
-                    label=f"validation {head}".strip())
+                    label=_plain(f"validation {head}".strip()))
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title)
+    fig.suptitle(_plain(title, TITLE_CHARS))
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
     return _save(plt, fig, path)
 
@@ -76,6 +98,7 @@ def confusion_figure(confusion: dict[str, np.ndarray], names: dict[str, tuple[st
     upright labels would (many classes), only every n-th label is shown.
     """
     plt = _pyplot()
+    names = _plain_names(names)
     heads = list(confusion)
     sizes = [len(names[h]) for h in heads]
     widths = [max(4.0, 0.45 * k + 2) for k in sizes]
@@ -88,13 +111,13 @@ def confusion_figure(confusion: dict[str, np.ndarray], names: dict[str, tuple[st
         ax.set_xticks(range(k), names[head], fontsize=8)
         ax.set_yticks(range(k), names[head], fontsize=8)
         ax.set(xlabel="predicted", ylabel="true",
-               title=head if len(heads) > 1 else "confusion matrix")
+               title=_plain(head) if len(heads) > 1 else "confusion matrix")
         if k <= 20:
             top = conf.max() or 1
             for i, j in np.ndindex(conf.shape):
                 ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if conf[i, j] > top / 2 else "black")
-    fig.suptitle(title)
+    fig.suptitle(_plain(title, TITLE_CHARS))
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
     for ax in axes[0]:
         _separate_labels(fig, ax)
@@ -150,6 +173,7 @@ def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
     if n == 0 or any(im is None for im in images):
         return None
     plt = _pyplot()
+    names = _plain_names(names)
     heads = list(probs)
     labels = y.reshape(len(y), -1)
     cols = min(4, n)
@@ -166,10 +190,10 @@ def plot_samples(x: np.ndarray, y: np.ndarray, probs: dict[str, np.ndarray],
             top = np.argsort(p)[::-1][:3]
             truth = int(labels[i, j])
             ok &= int(top[0]) == truth
-            prefix = f"{head}: " if len(heads) > 1 else ""
+            prefix = f"{_plain(head)}: " if len(heads) > 1 else ""
             lines.append(f"{prefix}true {hn[truth]}")
             lines.append(", ".join(f"{hn[c]} {p[c]:.2f}" for c in top))
         ax.set_title("\n".join(lines), fontsize=8, color="darkgreen" if ok else "firebrick")
-    fig.suptitle(title)
+    fig.suptitle(_plain(title, TITLE_CHARS))
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the suptitle
     return _save(plt, fig, path)

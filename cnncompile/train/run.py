@@ -159,6 +159,7 @@ class RunResult:
     checkpoint: Path | None = None  # the run's checkpoint.npz (weights for evaluate, export)
     test_samples: int = 0
     trained_seconds: float = 0.0  # training time of the whole run, resumed parts included
+    kept: str | None = None  # which epoch's weights were tested and kept, for the output
     complete_at_epoch: int | None = None  # set when a resume found the run finished: nothing ran
 
     def accuracy_text(self) -> str:
@@ -166,13 +167,16 @@ class RunResult:
 
 
 def finish(trainer: Trainer) -> RunResult:
-    """Test the trained model, write the plots and ``test.json``, record the test accuracy."""
+    """Test the kept weights (``keep``: the best epoch's or the last), write the plots and
+    ``test.json``, and record the test accuracy in the checkpoint, which then holds those
+    weights."""
     import time
 
     t0 = time.perf_counter()
     data, run_dir, graph = trainer.data, trainer.run_dir, trainer.graph
     ev = None
     try:
+        trainer.selection.load_kept(trainer.engine, trainer.epoch)
         bn_note, bn_json = recalibrate_after_training(trainer)
         if graph.heads.kind == "regression":
             _, accuracy = trainer.measure(data.test)
@@ -194,8 +198,9 @@ def finish(trainer: Trainer) -> RunResult:
             f"{signal_word(signum)} during the final test: {trainer.checkpoint_path} holds the "
             f"trained weights (epoch {trainer.epoch}); --resume runs the test again",
             trainer.checkpoint_path, signum) from None
+    kept = trainer.selection.describe(trainer.epoch, trainer.config.epochs)
     return RunResult(accuracy, ev, seconds, files, bn_note, run_dir, trainer.checkpoint_path,
-                     len(data.test), trainer.elapsed)
+                     len(data.test), trainer.elapsed, kept)
 
 
 def recalibrate_after_training(trainer: Trainer) -> tuple[str | None, dict | None]:

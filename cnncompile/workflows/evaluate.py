@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts.inputs import one_command
+from ..artifacts.text import printable
 from ..errors import DataError
 from ..frontend.spec import Spec
 
@@ -104,8 +105,12 @@ def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: st
     ds = load_dataset(str(data), model.input_shape, model.output, validation=model.validation,
                       progress=progress, model=shown if model.fixed_input else None)
     part = {"test": ds.test, "validation": ds.val, "train": ds.train}[split]
-    ev = evaluate(model.predict, part, [h.name for h in model.output.heads], ds.names,
-                  batch_size)
+    if len(part) == 0:  # a small set's validation share can round down to no sample
+        raise DataError(f"{ds.source}: its {split} split is empty ({ds.describe()}); "
+                        "evaluate another --split or give more samples")
+    # class names as every output can show them (a folder name that is not UTF-8 escaped)
+    names = tuple(tuple(printable(n) for n in head) for head in ds.names)
+    ev = evaluate(model.predict, part, [h.name for h in model.output.heads], names, batch_size)
     files = write_plots(Path(plots), model.title, [], ev, part) if plots is not None else []
     return EvaluateResult(shown, model.title, ds.source, split, ev, files,
                           [model.note] if model.note else [])

@@ -15,6 +15,7 @@ from ..artifacts.heads import sample_record
 from ..artifacts.inputs import one_command
 from ..artifacts.text import printable
 from ..errors import DataError
+from ..machine import check_threads
 from ..runtime import OnnxModel
 from ..runtime.bench import Timing, bench_engine, bench_onnx, engine_of
 from ..runtime.images import decode_files, find_images
@@ -103,14 +104,17 @@ def bench_model(model: OnnxModel | str | Path, batches: Sequence[int], *, second
     """Latency percentiles and throughput per batch size, and the NumPy engine's beside them.
 
     The engine runs the spec in the model's metadata with fresh weights (their values do not
-    change its speed). ``on_row`` sees each row as soon as it is measured.
+    change its speed). ``on_row`` sees each row as soon as it is measured. ``threads`` (1 ..
+    the CPUs this process may use) sizes onnxruntime's pool when ``model`` is a path.
 
     Raises:
+        OptionError: ``threads`` out of range.
         DataError: a batch size below 1, one that does not fit in memory, or (with ``engine``)
             a metadata spec that is not the graph's.
     """
     if not batches or min(batches) < 1:
         raise DataError(f"`--batch` must be positive integers. Received: {list(batches)}")
+    check_threads(threads)  # also for a model opened already, before any measurement
     m = open_model(model, provider, threads)
     graph, params = engine_of(m) if engine else (None, None)
     rows = []

@@ -16,18 +16,19 @@ from pathlib import Path
 
 from ..artifacts.files import default_output, temp_dir, write_bytes
 from ..artifacts.inputs import check_not_input, one_command
+from ..artifacts.text import printable
+from ..choices import QUANTIZE_CALIBRATION, QUANTIZE_FORMATS, QUANTIZE_MAX_DROP, QUANTIZE_MODES
 from ..deploy.quantize import (
-    DEFAULT_CALIBRATION,
-    FORMATS,
-    MODES,
     QUANTIZATION_KEY,
     Measured,
     calibration_batches,
     describe,
+    graph_quantization,
     measure,
     quantized_model,
 )
 from ..errors import DataError, ExportError
+from ..machine import check_threads
 from ..runtime.session import check_model_file
 
 
@@ -44,13 +45,19 @@ class QuantizeResult:
     calibration: int
     data: str
     detail: str = field(default="")
-    max_drop: float = 0.01
+    max_drop: float = QUANTIZE_MAX_DROP
 
     @property
     def drop(self) -> float:
         """The largest accuracy loss over the heads (a fraction; negative: a gain)."""
         return max(self.float32.accuracy[h] - self.quantized.accuracy[h]
                    for h in self.float32.accuracy)
+
+    @property
+    def coarse(self) -> bool:
+        """True when one test sample weighs more than ``max_drop``: the gate would refuse a
+        single changed image."""
+        return self.max_drop < 1 / self.samples - 1e-12
 
     @property
     def speedup(self) -> float:
@@ -65,8 +72,8 @@ def variant_path(source: Path, mode: str) -> Path:
 
 @one_command
 def quantize_model(model: str | Path, data: str | Path, out: str | Path | None = None, *,
-                   mode: str = "int8", max_drop: float = 0.01,
-                   calibration: int = DEFAULT_CALIBRATION, eval_samples: int | None = None,
+                   mode: str = "int8", max_drop: float = QUANTIZE_MAX_DROP,
+                   calibration: int = QUANTIZE_CALIBRATION, eval_samples: int | None = None,
                    seconds: float = 0.5, threads: int | None = None,
                    fmt: str = "qoperator") -> QuantizeResult:
     """Quantize the export ``model``, measure both models on ``data``'s test split, keep the
@@ -80,11 +87,14 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
         max_drop: the largest accuracy loss accepted, a fraction (0.01 = one point).
         eval_samples: measure accuracy on the first N test samples only (None: all).
         seconds: minimum timing per latency measurement.
+        threads: onnxruntime's intra-op threads for the timings, 1 .. the CPUs this process
+            may use (None: onnxruntime's default).
         fmt: the INT8 form, 'qoperator' (default: fastest on x86) or 'qdq' (TensorRT's).
     Returns:
         The figures of both models; ``path`` is the written file.
     Raises:
         DataError: a bad model file, data that does not fit, bad options.
+        OptionError: ``threads`` out of range.
         ExportError: the variant fails onnx.checker, or the drop exceeds ``max_drop``
             (nothing is written then).
 
@@ -97,10 +107,12 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
 
     src = check_model_file(model, suffix=True)
     _check_options(mode, fmt, calibration, max_drop)
+    check_threads(threads)
     onnx_model = OnnxModel(src, provider="cpu", threads=threads)
-    if onnx_model.metadata.get(QUANTIZATION_KEY):
-        raise DataError(f"{src}: already quantized ({onnx_model.metadata[QUANTIZATION_KEY]}); "
-                        "quantize the float32 export")
+    done = onnx_model.metadata.get(QUANTIZATION_KEY) or graph_quantization(_graph(src))
+    if done:
+        raise DataError(f"{printable(src)}: already quantized ({done}); quantize the float32 "
+                        "export")
     target = Path(out) if out is not None else default_output(variant_path(src, mode))
     ds = _load_data(onnx_model, data)
     check_not_input(target)  # every input read: refused before the work, not at the write
@@ -122,6 +134,13 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
     return replace(result, path=target)
 
 
+def _graph(path: Path):
+    """The ModelProto at ``path`` (onnxruntime has already loaded it, so it parses)."""
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
 def _load_data(model, data: str | Path):
     """The data set for ``model`` via the project's loader; a misfit names the model."""
     from ..data.datasets import load_dataset
@@ -130,16 +149,18 @@ def _load_data(model, data: str | Path):
         raise DataError(f"{model.path}: quantize measures classification accuracy; this model "
                         "is a regression")
     try:
-        return load_dataset(data, model.input_shape, model.output)
+        return load_dataset(data, model.input_shape, model.output, model=printable(model.path))
     except DataError as e:
         raise DataError(f"{model.path}: --data does not fit the model ({e})") from None
 
 
 def _check_options(mode: str, fmt: str, calibration: int, max_drop: float) -> None:
-    if mode not in MODES:
-        raise DataError(f"`--mode` must be one of {', '.join(MODES)}. Received: {mode!r}")
-    if fmt not in FORMATS:
-        raise DataError(f"`--format` must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
+    if mode not in QUANTIZE_MODES:
+        raise DataError(f"`--mode` must be one of {', '.join(QUANTIZE_MODES)}. "
+                        f"Received: {mode!r}")
+    if fmt not in QUANTIZE_FORMATS:
+        raise DataError(f"`--format` must be one of {', '.join(QUANTIZE_FORMATS)}. "
+                        f"Received: {fmt!r}")
     if calibration < 1 or not 0 <= max_drop <= 1:
         raise DataError(f"`--calibration` must be >= 1 and `--max-drop` within 0-1. Received: "
                         f"calibration={calibration}, max_drop={max_drop}")
@@ -149,4 +170,22 @@ def _drop_message(r: QuantizeResult, max_drop: float) -> str:
     acc = ", ".join(f"{h} {r.float32.accuracy[h]:.4f} -> {r.quantized.accuracy[h]:.4f}"
                     for h in r.float32.accuracy)
     return (f"{r.source}: {r.mode} loses {r.drop * 100:.2f} points of accuracy on {r.samples} "
-            f"{r.data} test samples ({acc}), more than --max-drop {max_drop}; nothing written")
+            f"{r.data} test samples ({acc}), more than --max-drop {max_drop}; nothing written"
+            f" ({sample_size_note(r.samples, max_drop)})")
+
+
+def sample_size_note(samples: int, max_drop: float) -> str:
+    """What one test sample weighs and, when --max-drop is below that, that the gate cannot
+    tell a single changed image from a real loss (honest about a small test set).
+
+    >>> sample_size_note(45, 0.01)
+    '1 image of 45 = 2.22 points; --max-drop below that can refuse a single image: give more --eval-samples (or a larger test split) or a larger --max-drop'
+    >>> sample_size_note(10000, 0.01)
+    '1 image of 10,000 = 0.01 points'
+    """
+    step = 100 / samples
+    note = f"1 image of {samples:,} = {step:.2f} points"
+    if max_drop * 100 >= step - 1e-9:
+        return note
+    return (note + "; --max-drop below that can refuse a single image: give more "
+            "--eval-samples (or a larger test split) or a larger --max-drop")

@@ -109,10 +109,12 @@ def train_model(spec: Spec | str | Path, data: str | Path, out: str | Path | Non
 
 
 def _complete(plan: _Plan) -> bool:
-    """The checkpoint holds every epoch asked for and the test of them."""
+    """The checkpoint holds every epoch asked for and the test of them, and no flag changes
+    its options (a change goes the trainer's way: checked, refused or trained)."""
     meta = plan.checkpoint.meta
     return (int(meta["epoch"]) >= plan.config.epochs and not meta.get("partial")
-            and meta.get("test_accuracy") is not None)
+            and meta.get("test_accuracy") is not None
+            and plan.config == TrainConfig.from_dict(meta["config"]))
 
 
 def _already_complete(plan: _Plan, run_dir: Path) -> RunResult:

@@ -128,7 +128,7 @@ def test_missing_arguments_and_unknown_options_are_one_line():
     assert one_line_error(run("train", spec), "error: ") == (
         "error: cnncompile train: missing option --data (see cnncompile train --help)")
     assert one_line_error(run("train", spec, "--data", "d", "--epoch", "3"), "error: ") == (
-        "error: cnncompile train: no such option --epoch (did you mean --epochs or --report?)")
+        "error: cnncompile train: no such option --epoch (did you mean --epochs or --keep or --report?)")
     one_line_error(run("analyze", spec, "extra"), "error: cnncompile analyze: got unexpected")
     one_line_error(run("--nope"), "error: cnncompile: no such option --nope")
     one_line_error(run("anlyze", spec), "error: cnncompile: no such command 'anlyze'")
@@ -159,11 +159,11 @@ def test_convert_help_keeps_angle_brackets():
 
 
 def test_choices_are_enums_from_their_one_home():
+    from cnncompile.choices import PROVIDERS
     from cnncompile.cli.common import Init, Provider
-    from cnncompile.runtime.session import PROVIDER_CHOICES
     from cnncompile.training_options import OPTIONS_BY_NAME
 
-    assert tuple(p.value for p in Provider) == PROVIDER_CHOICES
+    assert tuple(p.value for p in Provider) == PROVIDERS
     assert tuple(i.value for i in Init) == OPTIONS_BY_NAME["init"].choices
     for command in typer.main.get_command(app).commands.values():
         for param in command.params:

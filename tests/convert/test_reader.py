@@ -142,6 +142,7 @@ def test_a_string_literal_over_the_limit_is_one_located_line():
 def test_an_integer_literal_over_the_limit_is_one_located_line():
     with pytest.raises(DslSyntaxError) as e:  # hex: Python itself does not bound it
         convert_text(_macro_arg_script("0x" + "f" * 100))
-    assert str(e.value) == "net.py:3:67: an integer literal may have at most 100 digits"
+    assert str(e.value) == (f"net.py:3:67: an integer literal may have at most {MAX_INT_DIGITS} "
+                            "digits")
     (m,) = convert_text(_macro_arg_script("-" + "9" * MAX_INT_DIGITS))
     assert yaml.safe_load(m.text)["layers"][0][1]["args"]["#u"] == -int("9" * MAX_INT_DIGITS)

@@ -34,7 +34,7 @@ MACROS = "macros:\n  m: [conv, {ksize: 3, chn: '#n'}]\n"
 
 def test_every_kind_is_registered_once_with_an_example():
     assert set(KINDS) == set(EXAMPLES)
-    with pytest.raises(ValueError, match="layer kind 'conv' is defined twice"):
+    with pytest.raises(ValueError, match="layer kind 'conv' registered twice"):
         register(dataclasses.replace(KINDS["conv"]))
     assert isinstance(KINDS["conv"], LayerKind) and KINDS["conv"].required == ["ksize", "chn"]
 

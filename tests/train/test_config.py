@@ -3,7 +3,6 @@ so the four accept exactly the same values."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
 import pathlib
@@ -142,25 +141,3 @@ def test_docs_table_is_generated_from_the_table():
     assert text == markdown()
     for o in OPTIONS:
         assert f"`{o.name}`" in text and (not o.cli_flag or f"`{o.cli_flag}`" in text)
-
-
-# onnxruntime's providers (and the CLI's copy, checked by tests/test_cli.py): another list
-# that happens to share the device option's words
-OTHER_LISTS = {frozenset(("auto", "cpu", "cuda")): {"cnncompile/runtime/session.py",
-                                         "cnncompile/cli/common.py"}}
-
-
-def test_no_module_but_the_table_writes_a_choice_list():
-    lists = {frozenset(o.choices): o.name for o in OPTIONS if o.choices}
-    found = []
-    for path in sorted((ROOT / "cnncompile").rglob("*.py")):
-        where = path.relative_to(ROOT).as_posix()
-        if where == "cnncompile/training_options.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Tuple) and all(
-                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-                words = frozenset(e.value for e in node.elts)
-                if words in lists and where not in OTHER_LISTS.get(words, ()):
-                    found.append(f"{where}:{node.lineno}: {lists[words]}")
-    assert found == []

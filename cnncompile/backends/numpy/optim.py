@@ -95,16 +95,26 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state_dict` returned; DataError if it is another optimiser's."""
-        kind = str(state.get("kind", ""))
-        if kind != self.kind:
-            raise DataError(f"optimiser state is for {kind or 'an unknown optimiser'!r}, "
-                            f"not {self.kind!r}")
         self.state = {}
-        for key, a in state.items():
-            if key == "kind":
-                continue
-            slot, _, name = key.partition("/")
+        for slot, name, a in state_entries(state, self.kind):
             self.state.setdefault(name, {})[slot] = np.array(a)
+
+
+def state_entries(state: dict[str, np.ndarray], kind: str):
+    """(slot, parameter name, array) of a saved optimiser state, once it is ``kind``'s (the
+    format both backends write: ``kind`` and ``slot/param`` arrays).
+
+    Raises:
+        DataError: the state is another optimiser's.
+    """
+    found = str(state.get("kind", ""))
+    if found != kind:
+        raise DataError(f"optimiser state is for {found or 'an unknown optimiser'!r}, "
+                        f"not {kind!r}")
+    for key, a in state.items():
+        if key != "kind":
+            slot, _, name = key.partition("/")
+            yield slot, name, a
 
 
 class SGD(Optimizer):

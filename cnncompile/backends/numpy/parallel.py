@@ -13,22 +13,20 @@ while the engine runs (:func:`single_threaded_blas`), so the two levels never ov
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 
 from threadpoolctl import ThreadpoolController
 
+from ...machine import usable_cpus
+
 MIN_PART_ELEMENTS = 1 << 17  # elementwise parts: below this, splitting costs more than it saves
 
 
 def default_threads() -> int:
     """CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 class _Job:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ... import __version__
+from ...choices import HEAD_OUTPUTS, LAYOUTS
 from ...errors import ExportError
 from ...ir.passes import Pass, fold_batch_norm, run_passes
 from ..registry import MissingLowering
@@ -46,10 +47,12 @@ class ExportOptions:
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise ExportError(f"`--opset` must be between {MIN_OPSET} and {MAX_OPSET}. "
                               f"Received: opset={self.opset}")
-        if self.layout not in ("nhwc", "nchw"):
-            raise ExportError(f"`--layout` must be nhwc or nchw. Received: layout={self.layout!r}")
-        if self.outputs not in ("probs", "logits"):
-            raise ExportError(f"`--outputs` must be probs or logits. Received: {self.outputs!r}")
+        if self.layout not in LAYOUTS:
+            raise ExportError(f"`--layout` must be {' or '.join(LAYOUTS)}. "
+                              f"Received: layout={self.layout!r}")
+        if self.outputs not in HEAD_OUTPUTS:
+            raise ExportError(f"`--outputs` must be {' or '.join(HEAD_OUTPUTS)}. "
+                              f"Received: {self.outputs!r}")
 
 
 def ir_version_for(opset: int) -> int:

@@ -159,8 +159,10 @@ def check_parity(data: bytes, ctx: EmitContext, x: np.ndarray, outputs: str,
     graph = ctx.model_graph
     logits, heads = engine_outputs(graph, ctx.model_params, x, outputs)
     if not np.all(np.isfinite(logits)):
+        largest = float(np.max(np.abs(x))) if x.size else 0.0
         raise ExportError("the NumPy engine's outputs are not finite on the parity batch (the "
-                          "weights overflow float32); no parity check is possible")
+                          f"weights, or inputs as large as {largest:.3g} (pixels times the "
+                          "input scale), overflow float32); no parity check is possible")
     logits_name = ctx.values[graph.output].name
     extra = [] if logits_name in heads else [logits_name]
     feed = x.transpose(0, 3, 1, 2) if x.ndim == 4 and ctx.layout == "nchw" else x

@@ -83,28 +83,26 @@ def emit_conv(ctx: EmitContext, node) -> None:
                   **_window_attrs(a.windows, geometry))
 
 
-@emitter("max_pool")
-def emit_max_pool(ctx: EmitContext, node) -> None:
-    """MaxPool: ONNX pads count as -inf, so padded cells are ignored as the IR says."""
+def _emit_pool(ctx: EmitContext, node, op: str, **attrs) -> None:
+    """``op`` over the node's windows, or ``Global<op>`` where one window covers the input."""
     geometry = explicit_pads(node.attrs.windows)
     x = windowed_input(ctx, node, geometry)
     if _is_global(node.attrs.windows, geometry):
-        _emit_spatial(ctx, node, "GlobalMaxPool", [x])
+        _emit_spatial(ctx, node, f"Global{op}", [x])
     else:
-        _emit_spatial(ctx, node, "MaxPool", [x], **_window_attrs(node.attrs.windows, geometry))
+        _emit_spatial(ctx, node, op, [x], **attrs, **_window_attrs(node.attrs.windows, geometry))
+
+
+@emitter("max_pool")
+def emit_max_pool(ctx: EmitContext, node) -> None:
+    """MaxPool: ONNX pads count as -inf, so padded cells are ignored as the IR says."""
+    _emit_pool(ctx, node, "MaxPool")
 
 
 @emitter("avg_pool")
 def emit_avg_pool(ctx: EmitContext, node) -> None:
     """AveragePool dividing by the real cells (count_include_pad=0) or by kh*kw (count_pad)."""
-    geometry = explicit_pads(node.attrs.windows)
-    x = windowed_input(ctx, node, geometry)
-    if _is_global(node.attrs.windows, geometry):
-        _emit_spatial(ctx, node, "GlobalAveragePool", [x])
-    else:
-        _emit_spatial(ctx, node, "AveragePool", [x],
-                      count_include_pad=int(node.attrs.count_pad),
-                      **_window_attrs(node.attrs.windows, geometry))
+    _emit_pool(ctx, node, "AveragePool", count_include_pad=int(node.attrs.count_pad))
 
 
 @emitter("flatten")

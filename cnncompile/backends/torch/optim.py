@@ -16,10 +16,9 @@ import math
 import numpy as np
 import torch
 
-from ...errors import DataError
 from ...ir.layout import from_out_first, to_out_first
 from ...training_options import OPTIMIZER_RULES
-from ..numpy.optim import adam_direction, apply_step, momentum_direction
+from ..numpy.optim import adam_direction, apply_step, momentum_direction, state_entries
 
 
 class TorchOptimizer:
@@ -90,16 +89,9 @@ class TorchOptimizer:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore a state from :meth:`state_dict` or from the engine's optimiser."""
-        kind = str(state.get("kind", ""))
-        if kind != self.kind:
-            raise DataError(f"optimiser state is for {kind or 'an unknown optimiser'!r}, "
-                            f"not {self.kind!r}")
         where = self.params_by_name
         self.state = {}
-        for key, a in state.items():
-            if key == "kind":
-                continue
-            slot, _, name = key.partition("/")
+        for slot, name, a in state_entries(state, self.kind):
             s = self.state.setdefault(name, {})
             if slot == "t":
                 s["t"] = int(a)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import Location
+from ...registry import Registry
 from ..options import REQUIRED
 
 # option -> (parser, default); parsers take the written value and return its canonical form
@@ -92,15 +93,12 @@ class LayerKind:
         return [key for key, (_, default) in self.schema.items() if default is REQUIRED]
 
 
-KINDS: dict[str, LayerKind] = {}
+KINDS: Registry[LayerKind] = Registry("layer kind")
 
 
 def register(kind: LayerKind) -> LayerKind:
     """Adds ``kind`` to :data:`KINDS`; a second kind of the same name is a programming error."""
-    if kind.name in KINDS:
-        raise ValueError(f"layer kind {kind.name!r} is defined twice")
-    KINDS[kind.name] = kind
-    return kind
+    return KINDS.add(kind.name, kind)
 
 
 def kind_of(layer: Layer) -> LayerKind:

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ...registry import Registry
+
 Shape = tuple[int, ...]
 
 # What a parameter is for, whatever it is called: backends convert layouts, the optimiser
@@ -109,15 +111,12 @@ class OpDef:
         return self.label(attrs) if self.label is not None else self.name
 
 
-OPS: dict[str, OpDef] = {}
+OPS: Registry[OpDef] = Registry("op")
 
 
 def register(op: OpDef) -> OpDef:
     """Add ``op`` to :data:`OPS`; a second op of the same name is a bug."""
-    if op.name in OPS:
-        raise ValueError(f"op {op.name!r} registered twice")
-    OPS[op.name] = op
-    return op
+    return OPS.add(op.name, op)
 
 
 def op_cost(op: str, in_shapes: list[Shape], out_shape: Shape, attrs) -> Cost:
