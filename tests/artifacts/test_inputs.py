@@ -160,3 +160,14 @@ def test_a_default_output_never_replaces_a_file(tmp_path):
     assert (tmp_path / "fmnist_small.html").read_text() == "mine"
     r = cli("export", SPEC, "-o", shipped, cwd=tmp_path)  # named: replaced, as asked
     assert r.returncode == 0 and shipped.read_bytes() != before
+
+
+def test_quantize_never_writes_over_its_data_file(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.integers(0, 255, (40, 28, 28, 1)).astype(np.uint8), y=np.arange(40) % 10)
+    before = data.read_bytes()
+    r = cli("quantize", ROOT / "exported" / "fmnist_small.onnx", "--data", data, "-o", data,
+            "--calibration", "4", cwd=tmp_path)
+    assert r.returncode == 2 and "is this command's data file" in r.stderr, r.stderr
+    assert data.read_bytes() == before
