@@ -42,15 +42,18 @@ class MemoryEstimate:
     optimizer_state: int  # training
     activations: int  # training: all kept for backward, plus the largest gradient pair;
     # inference: the most alive at once
+    kept_weights: int = 0  # training with keep best: the best epoch's copy of the parameters
 
     @property
     def total(self) -> int:
-        return self.parameters + self.gradients + self.optimizer_state + self.activations
+        return (self.parameters + self.gradients + self.optimizer_state + self.activations
+                + self.kept_weights)
 
     def describe(self) -> str:
         """``needs 412.3 GiB for batch 100000 at 224x224x3 (parameters 97.5 MiB, ...)``."""
         parts = [("parameters", self.parameters), ("gradients", self.gradients),
-                 ("optimizer state", self.optimizer_state), ("activations", self.activations)]
+                 ("optimizer state", self.optimizer_state), ("activations", self.activations),
+                 ("kept weights", self.kept_weights)]
         parts = [(k, v) for k, v in parts if v]
         detail = f" ({', '.join(f'{k} {size_text(v)}' for k, v in parts)})" if len(parts) > 1 else ""
         at = "x".join(map(str, self.input_shape))
@@ -59,7 +62,8 @@ class MemoryEstimate:
 
 
 def estimate_memory(graph: Graph, batch: int, training: bool = False,
-                    optimizer: str = DEFAULTS["optimizer"]) -> MemoryEstimate:
+                    optimizer: str = DEFAULTS["optimizer"],
+                    keep: str = DEFAULTS["keep"]) -> MemoryEstimate:
     """The bytes a forward pass or a training step of ``batch`` samples needs (a lower bound).
 
     Args:
@@ -67,6 +71,7 @@ def estimate_memory(graph: Graph, batch: int, training: bool = False,
         batch: samples per step (0: the parameters alone).
         training: forward, backward and an optimiser update instead of a forward pass.
         optimizer: ``sgd``, ``momentum`` or ``adam`` (its state, when training).
+        keep: ``best`` holds a copy of every parameter for the best epoch, when training.
 
     >>> from cnncompile.frontend import parse_spec
     >>> from cnncompile.ir import lower
@@ -75,7 +80,7 @@ def estimate_memory(graph: Graph, batch: int, training: bool = False,
     >>> e = estimate_memory(g, 10)
     >>> e.parameters, e.gradients    # 4 bytes x (3*3*1*4 + 4 conv, 8*8*4*2 + 2 dense)
     (2216, 0)
-    >>> estimate_memory(g, 10, training=True).describe()
+    >>> estimate_memory(g, 10, training=True, keep="last").describe()
     'needs 65.6 KiB for batch 10 at 8x8x1 (parameters 2.2 KiB, gradients 2.2 KiB, optimizer state 8.7 KiB, activations 52.6 KiB)'
     """
     totals = analyze_graph(graph, batch).totals
@@ -87,7 +92,8 @@ def estimate_memory(graph: Graph, batch: int, training: bool = False,
     largest = max(math.prod(n.shape) for n in graph) * batch * BYTES
     return MemoryEstimate(batch, True, graph.input_shape, totals.param_bytes, trainable,
                           optimizer_copies(optimizer) * trainable,
-                          totals.activation_bytes + 2 * largest)
+                          totals.activation_bytes + 2 * largest,
+                          totals.param_bytes if keep == "best" else 0)
 
 
 def input_estimate(input_shape: tuple[int, ...], batch: int, copies: int = 1) -> MemoryEstimate:
@@ -100,11 +106,11 @@ def input_estimate(input_shape: tuple[int, ...], batch: int, copies: int = 1) ->
 def check_memory(graph: Graph, batch: int, training: bool = False,
                  optimizer: str = DEFAULTS["optimizer"],
                  purpose: str = "this step", hint: str = "",
-                 available: int | None = None) -> MemoryEstimate:
+                 available: int | None = None, keep: str = DEFAULTS["keep"]) -> MemoryEstimate:
     """Refuse a step the machine cannot hold, before anything is allocated.
 
     Args:
-        graph, batch, training, optimizer: as for :func:`estimate_memory`.
+        graph, batch, training, optimizer, keep: as for :func:`estimate_memory`.
         purpose: what is about to run, first in the message (``training``).
         hint: how to ask for less, last in the message (``lower --batch-size``).
         available: bytes available (default: :func:`available_memory`; unknown: no check).
@@ -117,7 +123,7 @@ def check_memory(graph: Graph, batch: int, training: bool = False,
             412.3 GiB for batch 100000 at 224x224x3 (...); this machine has 23.4 GiB
             available; lower --batch-size``.
     """
-    estimate = estimate_memory(graph, batch, training, optimizer)
+    estimate = estimate_memory(graph, batch, training, optimizer, keep)
     return check_estimate(estimate, purpose, hint, available)
 
 

@@ -181,11 +181,12 @@ def _run(plan: _Plan, data: str, run_dir: Path, hooks: TrainHooks,
     graph = lower(plan.spec)
     if ckpt is not None:
         check_fits(graph, ckpt, str(run_dir / "checkpoint.npz"))
-    check_memory(graph, 0, True, config.optimizer, "training")  # the model alone: too big?
+    check_memory(graph, 0, True, config.optimizer, "training",  # the model alone: too big?
+                 keep=config.keep)
     dataset = load_dataset(data, graph.input_shape, graph.heads, validation=config.validation,
                            limit=config.limit, progress=decode_progress)
     check_memory(graph, min(config.batch_size, len(dataset.train)), True, config.optimizer,
-                 "training", "lower --batch-size")
+                 "training", "lower --batch-size", keep=config.keep)
     trainer = make_trainer(plan.spec, graph, dataset, config, run_dir, hooks=hooks, resume=ckpt,
                            source=data)
     try:

@@ -70,8 +70,8 @@ def test_refusal_names_the_figure_batch_input_and_what_is_available(small):
     needed = estimate_memory(small, 1_000_000, training=True).total
     assert str(e.value) == (
         f"training needs {needed / GIB:.1f} GiB for batch 1000000 at 8x8x1 (parameters 1.3 KiB, "
-        f"gradients 1.3 KiB, optimizer state 5.2 KiB, activations {(needed - 7920) / GIB:.1f} "
-        "GiB); this machine has 1.0 GiB available; lower --batch-size")
+        f"gradients 1.3 KiB, optimizer state 5.2 KiB, activations {(needed - 9240) / GIB:.1f} "
+        "GiB, kept weights 1.3 KiB); this machine has 1.0 GiB available; lower --batch-size")
     assert check_memory(small, 10, training=True, available=GIB).total < GIB
 
 
@@ -145,3 +145,13 @@ def test_analyze_allocates_nothing_so_reports_any_size(tiny):
     spec, _ = tiny
     r = cli("analyze", spec, "--classes", HUGE_CLASSES)
     assert r.exit_code == 0 and "Trainable params:     500,000,000,068" in r.stdout, r.output
+
+
+def test_keep_best_counts_the_best_epochs_copy_of_the_weights(make_graph):
+    graph = make_graph("[[conv, {ksize: 3, chn: 4}]]", input="[8, 8, 1]")
+    best = estimate_memory(graph, 10, training=True, keep="best")
+    last = estimate_memory(graph, 10, training=True, keep="last")
+    assert best.kept_weights == best.parameters == 4 * (3 * 3 * 1 * 4 + 4 + 8 * 8 * 4 * 2 + 2)
+    assert last.kept_weights == 0 and best.total - last.total == best.parameters
+    assert "kept weights 2.2 KiB" in best.describe()
+    assert estimate_memory(graph, 10, keep="best").kept_weights == 0  # inference keeps nothing
