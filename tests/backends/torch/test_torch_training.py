@@ -20,6 +20,8 @@ pytest.importorskip("torch", reason="the torch backend's tests need torch (test 
 from cnncompile.cli import app  # noqa: E402
 from cnncompile.train import read_checkpoint  # noqa: E402
 
+from .conftest import group_ends  # noqa: E402
+
 SPEC = """\
 name: tiny
 input: [8, 8, 1]
@@ -130,22 +132,6 @@ def test_a_diverging_torch_run_stops_with_one_line_and_keeps_no_broken_checkpoin
     assert not (tmp_path / "r" / "checkpoint.npz").exists()
 
 
-def _group_ends(pgid: int, seconds: float = 20.0) -> bool:
-    """Whether every process of the group exits within ``seconds`` (multiprocessing's resource
-    tracker leaves a moment after the run, when its pipe closes)."""
-    import os
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_ctrl_c_stops_every_worker_at_the_same_step_and_resumes(tmp_path):
     """SIGINT to the process group (a terminal's Ctrl-C) of a two-worker run: exit 130, one
     checkpoint, no worker left behind; --resume then finishes the run."""
@@ -174,7 +160,7 @@ def test_ctrl_c_stops_every_worker_at_the_same_step_and_resumes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert _group_ends(proc.pid), "a started worker outlived the run"
+    assert group_ends(proc.pid), "a started worker outlived the run"
     ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.npz")
     mid = re.search(r"interrupted at epoch (\d+), step (\d+)/240", err)
     if mid:

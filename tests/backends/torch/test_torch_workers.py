@@ -24,6 +24,8 @@ pytest.importorskip("torch", reason="the torch backend's tests need torch (test 
 import cnncompile  # noqa: E402
 from cnncompile.train import read_checkpoint  # noqa: E402
 
+from .conftest import group_ends  # noqa: E402
+
 STEPS = 240  # 480 training samples, batch 2
 
 
@@ -46,18 +48,6 @@ ENV = dict(os.environ, PYTHONPATH=str(Path(cnncompile.__file__).parents[1]))
 def start(args) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=ENV, start_new_session=True)
-
-
-def group_ends(pgid: int, seconds: float = 20.0) -> bool:
-    """Whether every process of the session's group exits within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def started_worker(parent: int, seconds: float = 60.0) -> int:
