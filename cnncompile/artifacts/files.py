@@ -29,7 +29,6 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..filekinds import special_kind
-from . import inputs
 from .inputs import check_no_input_inside, check_not_input, note_input
 from .text import printable
 
@@ -208,7 +207,8 @@ def atomic_write(path: Path | str, mode: str = "wb", encoding: str = "utf-8") ->
         raise write_error(path, e) from None
     if is_dir:
         raise DataError(f"{path}: is a folder; give a file name")
-    check_not_input(path)
+    if not _holds_run_folder(path.parent):  # a held run folder's files are the run's own
+        check_not_input(path)
     prepare_dir(path.parent if str(path.parent) else Path("."), "folder")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp{os.getpid()}.", dir=path.parent)
@@ -486,8 +486,6 @@ def _holds_run_folder(folder: Path) -> bool:
                 return True
     return False
 
-
-inputs.owned_folder = _holds_run_folder
 
 
 def release_run_locks() -> None:

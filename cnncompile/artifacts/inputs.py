@@ -9,8 +9,8 @@ the spelling of the two paths (links, ``..``, hard links: files are compared by 
 
 The record lives for one command: the CLI opens a :func:`command_inputs` scope around each
 command and the Python API around each call, so a notebook that reads ``m.onnx`` in one call may
-write it in a later one. Outside a scope nothing is recorded. A run folder this process holds
-locked (``train``, ``--resume``) is the command's own: it may replace its checkpoint.
+write it in a later one. Outside a scope nothing is recorded. The atomic writer leaves out a run
+folder this process holds locked (``train``, ``--resume``): its checkpoint is the command's own.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ class _Input:
 
 
 _scopes: list[dict[tuple[int, int], _Input]] = []
-# set by the run-folder lock: is ``folder`` a run folder this process holds?
-owned_folder: Callable[[Path], bool] = lambda folder: False  # noqa: E731
 
 
 @contextlib.contextmanager
@@ -90,7 +88,7 @@ def check_not_input(path: Path | str) -> None:
     except OSError:
         return  # nothing there yet, or unreadable: the writer reports that
     found = _scopes[-1].get((st.st_dev, st.st_ino))
-    if found is not None and not owned_folder(Path(path).parent):
+    if found is not None:
         raise _refusal(path, found)
 
 

@@ -183,12 +183,9 @@ def handle_errors(fn: Callable) -> Callable:
             if state["debug"]:
                 raise
             if isinstance(e, OSError) and e.filename is not None:
-                from ..artifacts.text import printable
-
                 # the system refused a path the user gave (a name over 255 bytes, no access,
                 # a full or read-only disk): the user's to fix, named with the reason
-                raise fail(f"{printable(e.filename)}: {e.strerror or type(e).__name__}",
-                           2) from None
+                raise fail(f"{e.filename}: {e.strerror or type(e).__name__}", 2) from None
             raise fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the "
                        "traceback)", 1) from None
         finally:
