@@ -10,12 +10,12 @@ its engine optimiser (whose options and loaded state the engine adopts).
 
 from __future__ import annotations
 
-import os
 from typing import Protocol
 
 import numpy as np
 
 from ..backends.numpy.losses import LossResult, loss_and_grad
+from ..machine import usable_cpus
 
 
 class StepEngine(Protocol):
@@ -99,6 +99,6 @@ def _blas_threads() -> int:
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return os.cpu_count() or 1
+        return usable_cpus()
     return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"),
                default=1)

@@ -19,7 +19,6 @@ saves the last completed step as on Ctrl-C.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..backends.numpy.losses import LossResult, loss_and_grad
 from ..errors import DataError, WorkerFailed
+from ..machine import usable_cpus
 
 
 def resolve_device(device: str, local_rank: int = 0) -> str:
@@ -85,7 +85,7 @@ class TorchEngine:
         self.device = torch.device(resolve_device(device, self.workers.local_rank))
         torch.manual_seed(seed)  # nothing draws from it while the loop's generator is set
         if self.workers.distributed and self.device.type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers.world))
+            torch.set_num_threads(max(1, usable_cpus() // self.workers.world))
         group = dist.group.WORLD if self.workers.distributed else None
         self.module = GraphModule(graph, params, sync=group).to(self.device)
         self.optimizer = TorchOptimizer.like(optimizer, self.module.named_ir_parameters())
