@@ -87,8 +87,9 @@ def evaluate_model(spec: Spec | str | Path, weights: str | Path | None, data: st
         DataError: missing or mismatching weights, a regression model, an unknown split, or
             a data set that does not fit the model.
     """
+    from ..data.datasets import load_dataset
     from ..evaluation.evaluate import evaluate
-    from ..train import load_dataset, write_plots
+    from ..train import write_plots
 
     if split not in SPLITS:
         raise DataError(f"unknown split. Received: split={split!r}, expected one of "
@@ -120,8 +121,9 @@ def _engine_model(spec, weights, input_shape, classes) -> _Model:
     """A spec on the NumPy engine with its trained weights, at the checkpoint's input shape."""
     import numpy as np
 
+    from ..artifacts.weights import check_fits, read_checkpoint
+    from ..evaluation.evaluate import engine_predictor
     from ..ir import lower
-    from ..train import check_fits, engine_predictor, read_checkpoint
     from .resolve import resolve_spec, with_input_shape
 
     if weights is None:
