@@ -229,8 +229,10 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("augment", str, "none", "flip: each training image mirrored left-right with "
                 "probability 1/2; flip_shift: then moved by up to max(1, min(H, W) // 14) "
                 "pixels each way, the uncovered border zero; flip_cutout: then a square of side "
-                "max(1, min(H, W) // 4) around a uniformly drawn pixel is zeroed.",
-                choices=("none", "flip", "flip_shift", "flip_cutout"), extension=True),
+                "max(1, min(H, W) // 4) around a uniformly drawn pixel is zeroed; flip_shift_cutout: "
+                "both, the shift first.",
+                choices=("none", "flip", "flip_shift", "flip_cutout", "flip_shift_cutout"),
+                extension=True),
     TrainOption("label_smoothing", float, 0.0, "Softmax heads of K classes are trained towards "
                 "1 - e + e/K on the true class and e/K on the others; the validation loss stays "
                 "the plain cross-entropy.", low=0.0, high=1.0, high_open=True, extension=True),

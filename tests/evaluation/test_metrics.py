@@ -78,6 +78,17 @@ def test_cutout_zeroes_one_clipped_square_per_image():
     assert 0.8 < cut.mean() / (49 / 784) < 1.0  # clipping at the border loses a little
 
 
+def test_shift_then_cutout_is_each_step_in_turn():
+    x = np.random.default_rng(1).random((64, 28, 28, 1)).astype(np.float32)
+    both = augment(x, "flip_shift_cutout", np.random.default_rng(3))
+    shifted = augment(x, "flip_shift", np.random.default_rng(3))
+    changed = both != shifted
+    assert (both[changed] == 0).all()  # the cutout only zeroes cells of the shifted image
+    for img in changed[..., 0]:  # inside one square of side 7 (the same draws as flip_shift)
+        rows, cols = np.nonzero(img)
+        assert len(rows) and rows.max() - rows.min() < 7 and cols.max() - cols.min() < 7
+
+
 def test_augment_needs_an_image_input():
     with pytest.raises(DataError, match=r"augment 'flip' needs an image input \[H, W, C\]"):
         check_augment("flip", (784,))

@@ -45,8 +45,8 @@ def test_a_spec_value_the_table_refuses_stops_before_training(toy, tmp_path, spe
                     "bad.yaml")
     r = cli("train", bad, "--data", data, "--out", tmp_path / "r")
     assert r.exit_code == 2
-    assert "`train.augment` must be one of none, flip, flip_shift, flip_cutout (did you mean " \
-           "'flip_shift'?)" in r.stderr
+    assert ("`train.augment` must be one of none, flip, flip_shift, flip_cutout, "
+            "flip_shift_cutout (did you mean 'flip_shift'?)") in r.stderr
     assert not (tmp_path / "r").exists()
 
 
