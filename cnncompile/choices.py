@@ -13,4 +13,6 @@ QUANTIZE_MODES = ("int8", "fp16")
 QUANTIZE_FORMATS = ("qoperator", "qdq")  # QOperator: fastest on x86 CPUs; QDQ: what TensorRT takes
 QUANTIZE_MAX_DROP = 0.01  # the largest accuracy loss quantize accepts (one point)
 QUANTIZE_CALIBRATION = 256  # training samples INT8 calibrates on
+QUANTIZE_BATCH = 1  # the batch quantize compares the speed at: one request at a time
+QUANTIZE_MIN_SPEEDUP = 1.0  # quantize writes no model slower than its float32 source
 PROVIDERS = ("auto", "cpu", "cuda")  # onnxruntime execution providers (auto: CUDA when there)

@@ -7,7 +7,14 @@ from typing import Optional
 
 import typer
 
-from ..choices import QUANTIZE_CALIBRATION, QUANTIZE_FORMATS, QUANTIZE_MAX_DROP, QUANTIZE_MODES
+from ..choices import (
+    QUANTIZE_BATCH,
+    QUANTIZE_CALIBRATION,
+    QUANTIZE_FORMATS,
+    QUANTIZE_MAX_DROP,
+    QUANTIZE_MIN_SPEEDUP,
+    QUANTIZE_MODES,
+)
 from .app import command
 from .common import THREADS_HELP, choice_enum
 
@@ -36,23 +43,40 @@ def quantize(
                                   "(QLinearConv, uint8 activations: fastest on x86 CPUs) or "
                                   "qdq (Quantize/DequantizeLinear pairs, symmetric int8 "
                                   "activations: what TensorRT builds INT8 engines from)."),
+    batch: int = typer.Option(QUANTIZE_BATCH, "--batch", min=1, help="The batch size you "
+                              "deploy with: both models are timed side by side at it."),
+    min_speedup: float = typer.Option(QUANTIZE_MIN_SPEEDUP, "--min-speedup", min=0.0,
+                                      help="The smallest speed-up over the float32 model "
+                                      "accepted at --batch; below it nothing is written and "
+                                      "the exit status is 2 (0: keep a slower, smaller model)."),
 ) -> None:
-    """Quantize MODEL to INT8 or FP16 and print both models' test accuracy and latency.
+    """Quantize MODEL to INT8 or FP16 and print both models' test accuracy and speed.
+
+    The variant is written only when it keeps the accuracy (--max-drop) and runs at least
+    --min-speedup times as fast as MODEL at --batch (the two timed side by side: CPU time per
+    call with --threads 1, wall time otherwise; docs/deploy.md).
 
     Example: `cnncompile quantize exported/fmnist_small.onnx --data fashion-mnist`
     """
-    from ..workflows.quantize import quantize_model, sample_size_note
+    from ..deploy.int8_graph import summary
+    from ..workflows.quantize import CLOCK_SHOWN, quantize_model, sample_size_note
 
     r = quantize_model(model, data, out, mode=mode.value, max_drop=max_drop,
                        calibration=calibration, eval_samples=eval_samples, threads=threads,
-                       fmt=format.value)
+                       fmt=format.value, batch=batch, min_speedup=min_speedup)
     typer.echo(f"{r.mode}: {r.detail}")
-    typer.echo(f"{'':<10}{'accuracy':>10}{'p50 ms (batch 1)':>18}{'size MB':>10}")
+    timed = f"ms/call (batch {r.batch})"
+    typer.echo(f"{'':<10}{'accuracy':>10}{timed:>20}{'size MB':>10}")
     for name, m in (("float32", r.float32), (r.mode, r.quantized)):
         acc = "+".join(f"{a:.4f}" for a in m.accuracy.values())
-        typer.echo(f"{name:<10}{acc:>10}{m.latency_ms:>18.3f}{m.size_bytes / 1e6:>10.2f}")
+        typer.echo(f"{name:<10}{acc:>10}{m.latency_ms:>20.3f}{m.size_bytes / 1e6:>10.2f}")
     typer.echo(f"accuracy change on {r.samples:,} {r.data} test samples: {-r.drop * 100:+.2f} "
-               f"points (allowed: -{r.max_drop * 100:.2f}); speed-up {r.speedup:.2f}x")
+               f"points (allowed: -{r.max_drop * 100:.2f}); speed-up {r.speedup:.2f}x "
+               f"({CLOCK_SHOWN[r.clock]}; required: {r.min_speedup:g}x)")
+    if r.mode == "int8":
+        typer.echo(f"float nodes: {summary(list(r.float_nodes), r.nodes)}")
     if r.coarse:
         typer.echo(f"note: {sample_size_note(r.samples, r.max_drop)}")
+    if r.note:
+        typer.echo(f"note: {r.note}")
     typer.echo(f"wrote {r.path}")

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..artifacts.text import printable
 from ..errors import ExportError
+from .int8_graph import affine_as_depthwise
 
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
@@ -69,7 +72,7 @@ def quantization_label(metadata: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Measured:
-    """Test accuracy per head and batch-1 latency of one model."""
+    """Test accuracy per head, median time per call and file size of one model."""
 
     accuracy: dict[str, float]
     latency_ms: float
@@ -123,10 +126,7 @@ def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.nda
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.
     """
-    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.quant_utils import model_has_pre_process_metadata
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = work / "prepared.onnx"
     if fmt == "qdq":
@@ -134,18 +134,42 @@ def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.nda
                 "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
     else:
         form = {"quant_format": QuantFormat.QOperator, "activation_type": QuantType.QUInt8}
-    # onnxruntime logs advice through the root logger; the one line this prints is ours
+    try:
+        with quiet():
+            _prepare(source, prepared)
+            quantize_static(str(prepared), str(target), _reader(batches),
+                            weight_type=QuantType.QInt8, per_channel=True, **form)
+    except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
+        raise ExportError(_quantizer_failed(source, work, e)) from None
+
+
+def _prepare(source: Path, prepared: Path) -> None:
+    """onnxruntime's pre-processing (shapes, graph optimisation) into ``prepared``, then the
+    batch norms it left as depthwise convolutions (:func:`affine_as_depthwise`)."""
+    import onnx
+    from onnxruntime.quantization.quant_utils import model_has_pre_process_metadata
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    graph = onnx.load(str(prepared))
+    if not model_has_pre_process_metadata(graph):
+        # it does not notice a full disk: its output comes back truncated
+        raise OSError(errno.ENOSPC, "the prepared model came back truncated")
+    if affine_as_depthwise(graph):  # batch norms the quantizer would leave in float
+        onnx.save(graph, str(prepared))
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Python warnings and log records below errors silenced: onnxruntime's quantizer logs
+    advice through the root logger and onnxconverter-common warns about every weight it
+    rounds; the lines quantize prints are its own."""
     muted = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        if not model_has_pre_process_metadata(onnx.load(str(prepared))):
-            # it does not notice a full disk: its output comes back truncated
-            raise OSError(errno.ENOSPC, "the prepared model came back truncated")
-        quantize_static(str(prepared), str(target), _reader(batches),
-                        weight_type=QuantType.QInt8, per_channel=True, **form)
-    except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
-        raise ExportError(_quantizer_failed(source, work, e)) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(muted)
 
@@ -179,7 +203,8 @@ def convert_fp16(model):
     except ImportError:
         raise ExportError("--mode fp16 needs onnxconverter-common: pip install "
                           "'cnncompile[deploy]'") from None
-    return float16.convert_float_to_float16(model, keep_io_types=True)
+    with quiet():
+        return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
 def _with_metadata(model, source_meta: dict[str, str], mode: str, detail: str):
@@ -191,17 +216,16 @@ def _with_metadata(model, source_meta: dict[str, str], mode: str, detail: str):
     return model
 
 
-def measure(model_path: Path, split, heads: list[str], names, seconds: float,
-             threads: int | None) -> Measured:
+def measure(model_path: Path, split, heads: list[str], names,
+            threads: int | None) -> dict[str, float]:
+    """The test accuracy per head of the model at ``model_path`` (its speed is timed beside
+    its counterpart's: :func:`cnncompile.runtime.bench.time_onnx`)."""
     from ..evaluation.evaluate import evaluate
     from ..runtime import OnnxModel
-    from ..runtime.bench import bench_onnx
 
     model = OnnxModel(model_path, provider="cpu", threads=threads)
     predict, fed = _predictor(model, split)
-    ev = evaluate(predict, fed, heads, names)
-    latency = bench_onnx(model, 1, seconds).percentile_ms(50)
-    return Measured(ev.accuracy, latency, model_path.stat().st_size)
+    return evaluate(predict, fed, heads, names).accuracy
 
 
 def quantized_model(source: Path, mode: str, fmt: str, work: Path,

@@ -11,10 +11,18 @@ from .timing import Timing, interleaved, sample_batch, time_models
 
 
 def bench_onnx(model, batch: int, min_seconds: float = 1.0) -> Timing:
-    """Times per call of ``model`` (an OnnxModel) on a batch of ``batch`` samples, by the
-    shared method (:func:`cnncompile.runtime.timing.time_models`)."""
-    check_estimate(input_estimate(model.input_shape, batch, copies=2), f"bench --batch {batch}")
-    return time_models({"model": model}, batch, min_seconds)["model"]
+    """Times per call of ``model`` (an OnnxModel) on a batch of ``batch`` samples."""
+    return time_onnx({"model": model}, batch, min_seconds)["model"]
+
+
+def time_onnx(models: dict, batch: int, min_seconds: float,
+              purpose: str = "bench") -> dict[str, Timing]:
+    """``models`` (OnnxModels) timed side by side at ``batch`` by the shared method
+    (:func:`cnncompile.runtime.timing.time_models`), once the batch is known to fit."""
+    for m in models.values():
+        check_estimate(input_estimate(m.input_shape, batch, copies=2),
+                       f"{purpose} --batch {batch}")
+    return time_models(models, batch, min_seconds)
 
 
 def engine_of(model):
