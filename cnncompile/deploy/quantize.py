@@ -34,8 +34,8 @@ QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
 FULL_DISK_BYTES = 1 << 20  # less free space than this beside the target: the disk is full
 CALIBRATION_BATCH = 32
-INT8_DETAIL = ("static, {format}, int8 per-channel weights, calibrated on {n} {source} "
-               "training samples")
+INT8_DETAIL = ("static, {format}, int8 per-channel weights, batch norms as depthwise "
+               "convolutions, calibrated on {n} {source} training samples")
 FORMAT_SHOWN = {"qoperator": "QOperator, uint8 activations",
                 "qdq": "QDQ, symmetric int8 activations"}
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
@@ -114,38 +114,66 @@ def _reader(batches: Iterator[dict[str, np.ndarray]]):
     return Reader()
 
 
+@dataclass(frozen=True)
+class Int8Form:
+    """One configuration of onnxruntime's static quantizer (weights are always int8)."""
+
+    quant_format: str  # 'QOperator' (QLinearConv, ...) or 'QDQ' (Quantize/DequantizeLinear)
+    activations: str  # 'uint8' or 'int8'
+    per_channel: bool = True  # one weight scale per output channel
+    symmetric: bool = False  # symmetric activations and weights (zero points 0)
+    depthwise_affine: bool = True  # leftover batch norms as 1x1 depthwise convolutions
+
+    def options(self) -> dict:
+        """quantize_static's keyword arguments for this form."""
+        from onnxruntime.quantization import QuantFormat, QuantType
+
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True} if self.symmetric else {}
+        return {"quant_format": QuantFormat[self.quant_format],
+                "activation_type": QuantType.QUInt8 if self.activations == "uint8"
+                else QuantType.QInt8,
+                "weight_type": QuantType.QInt8, "per_channel": self.per_channel,
+                "extra_options": extra}
+
+
+# --format's choices. QOperator with unsigned activations and batch norms as depthwise
+# convolutions ran fastest on the CPUs measured (docs/deploy.md); QDQ with symmetric signed
+# activations is what TensorRT builds INT8 engines from.
+INT8_FORMS = {"qoperator": Int8Form("QOperator", "uint8"),
+              "qdq": Int8Form("QDQ", "int8", symmetric=True)}
+
+
 def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.ndarray]],
-                  work: Path, fmt: str = "qoperator") -> None:
+                  work: Path, fmt: str | Int8Form = "qoperator") -> None:
     """Static INT8 quantization of ``source`` into ``target``, calibrated on ``batches``.
 
-    ``fmt`` 'qoperator': QLinearConv and friends with unsigned activations, the fastest form
-    on x86 CPUs; 'qdq': QuantizeLinear/DequantizeLinear pairs around float operators with
-    symmetric signed activations, the form TensorRT builds INT8 engines from (it takes no
-    unsigned or asymmetric activations); on a CPU it runs about as fast as float32.
+    ``fmt`` names one of :data:`INT8_FORMS` (or is a form itself, for the benchmarks):
+    'qoperator': QLinearConv and friends with unsigned activations, the fastest form on x86
+    CPUs; 'qdq': QuantizeLinear/DequantizeLinear pairs around float operators with symmetric
+    signed activations, the form TensorRT builds INT8 engines from (it takes no unsigned or
+    asymmetric activations); on a CPU it runs about as fast as float32. Either way a batch
+    norm the export kept (one after an activation) becomes a 1x1 depthwise convolution first,
+    so the quantizer keeps it in integers.
 
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.
     """
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import quantize_static
 
+    form = INT8_FORMS[fmt] if isinstance(fmt, str) else fmt
     prepared = work / "prepared.onnx"
-    if fmt == "qdq":
-        form = {"quant_format": QuantFormat.QDQ, "activation_type": QuantType.QInt8,
-                "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
-    else:
-        form = {"quant_format": QuantFormat.QOperator, "activation_type": QuantType.QUInt8}
     try:
         with quiet():
-            _prepare(source, prepared)
-            quantize_static(str(prepared), str(target), _reader(batches),
-                            weight_type=QuantType.QInt8, per_channel=True, **form)
+            _prepare(source, prepared, form.depthwise_affine)
+            quantize_static(str(prepared), str(target), _reader(batches), **form.options())
     except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
         raise ExportError(_quantizer_failed(source, work, e)) from None
 
 
-def _prepare(source: Path, prepared: Path) -> None:
-    """onnxruntime's pre-processing (shapes, graph optimisation) into ``prepared``, then the
-    batch norms it left as depthwise convolutions (:func:`affine_as_depthwise`)."""
+def _prepare(source: Path, prepared: Path, depthwise_affine: bool) -> None:
+    """onnxruntime's pre-processing (shapes, graph optimisation) into ``prepared``, then (with
+    ``depthwise_affine``) the batch norms it left as depthwise convolutions
+    (:func:`affine_as_depthwise`)."""
     import onnx
     from onnxruntime.quantization.quant_utils import model_has_pre_process_metadata
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -155,7 +183,7 @@ def _prepare(source: Path, prepared: Path) -> None:
     if not model_has_pre_process_metadata(graph):
         # it does not notice a full disk: its output comes back truncated
         raise OSError(errno.ENOSPC, "the prepared model came back truncated")
-    if affine_as_depthwise(graph):  # batch norms the quantizer would leave in float
+    if depthwise_affine and affine_as_depthwise(graph):  # batch norms the quantizer would leave in float
         onnx.save(graph, str(prepared))
 
 

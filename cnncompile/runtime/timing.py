@@ -131,8 +131,28 @@ def model_call(model, batch: int) -> Callable[[], object]:
 
 
 def time_models(models: Mapping[str, object], batch: int, seconds: float) -> dict[str, Timing]:
-    """Each of ``models`` (OnnxModels) timed interleaved at ``batch``: CPU time when every one
-    runs on the CPU with one intra-op thread, wall time otherwise."""
-    clocks = {session_clock(m.session, m.provider) for m in models.values()}
-    calls = {name: model_call(m, batch) for name, m in models.items()}
-    return interleaved(calls, batch, seconds=seconds, clock="cpu" if clocks == {"cpu"} else "wall")
+    """Each of ``models`` (OnnxModels) timed interleaved at ``batch``."""
+    return side_by_side({name: model_call(m, batch) for name, m in models.items()},
+                        {session_clock(m.session, m.provider) for m in models.values()},
+                        batch, seconds)
+
+
+def time_sessions(sessions: Mapping[str, object], batch: int,
+                  seconds: float) -> dict[str, Timing]:
+    """Each of ``sessions`` (onnxruntime InferenceSessions with one float input, as the
+    benchmarks open them) timed interleaved at ``batch`` on the same fixed random batch."""
+    calls = {}
+    for name, s in sessions.items():
+        given = s.get_inputs()[0]
+        feed = {given.name: sample_batch(tuple(given.shape[1:]), batch)}
+        calls[name] = session_call(s, feed)
+    clocks = {session_clock(s, s.get_providers()[0]) for s in sessions.values()}
+    return side_by_side(calls, clocks, batch, seconds)
+
+
+def side_by_side(calls: Mapping[str, Callable[[], object]], clocks: set[str], batch: int,
+                 seconds: float, **loop) -> dict[str, Timing]:
+    """:func:`interleaved` (``loop``: its other options) by CPU time when every variant may
+    be timed so (``clocks``: each one's :func:`clock_for`), else by wall time."""
+    clock = "cpu" if clocks == {"cpu"} else "wall"
+    return interleaved(calls, batch, seconds=seconds, clock=clock, **loop)
