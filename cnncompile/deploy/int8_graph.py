@@ -127,8 +127,7 @@ def _why_float(op: str, float_in: list[str], graph_inputs: set[str], registry) -
     if any(i in graph_inputs for i in float_in):
         return "takes the float graph input, ahead of the first QuantizeLinear"
     if op == "BatchNormalization":
-        return ("onnxruntime has no INT8 batch norm, and this one (not 4-D or not constant) "
-                "cannot become a depthwise convolution")
+        return "onnxruntime has no INT8 batch norm"
     if op not in registry:
         return f"onnxruntime's quantizer has no INT8 form of {op}"
     return "its input comes from a float node"

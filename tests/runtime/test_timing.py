@@ -77,3 +77,35 @@ def test_timing_percentiles_and_throughput_use_the_median():
     t = timing.Timing(8, (0.001, 0.002, 0.100), "cpu")
     assert t.median == 0.002 and t.throughput == pytest.approx(4000)
     assert t.percentile_ms(50) == pytest.approx(2.0)
+
+
+def test_bench_quantize_and_the_benchmarks_time_through_one_function(monkeypatch, tmp_path):
+    """The three paths the issue found disagreeing now reach the same loop, with the same
+    clock for the same threads: `bench`, `quantize`'s speed gate, benchmarks/deploy_speed.py."""
+    import sys
+    from pathlib import Path
+
+    from cnncompile.workflows.predict import bench_model
+    from cnncompile.workflows.quantize import quantize_model
+
+    root = Path(__file__).resolve().parents[2]
+    model = root / "exported" / "fmnist_small.onnx"
+    seen = []
+    real = timing.interleaved
+
+    def spy(calls, batch, **options):
+        seen.append((list(calls), batch, options["clock"]))
+        return real(calls, batch, **options)
+
+    monkeypatch.setattr(timing, "interleaved", spy)
+    bench_model(model, [2], seconds=0.01, engine=False, provider="cpu", threads=1)
+    r = quantize_model(model, "fashion-mnist", tmp_path / "q.onnx", calibration=32,
+                       eval_samples=50, seconds=0.01, threads=1, batch=3, min_speedup=0)
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    monkeypatch.delitem(sys.modules, "deploy_speed", raising=False)
+    import deploy_speed
+
+    deploy_speed.report("fmnist", {"float32": model, "int8": r.path}, None, [4], 0.01, 1)
+    bench_model(model, [2], seconds=0.01, engine=False, provider="cpu")  # its default threads
+    assert seen == [(["model"], 2, "cpu"), (["float32", "int8"], 3, "cpu"),
+                    (["float32", "int8"], 4, "cpu"), (["model"], 2, "wall")]
