@@ -58,11 +58,11 @@ RANDOM = {"residual_flower": "specs/ch9/residual_flower.yaml",
           "resnet18": "specs/torchvision/resnet18.yaml",
           "resnet50": "specs/torchvision/resnet50.yaml"}
 VARIANTS = ("float32", "int8", "fp16")
-# The INT8 configurations --formats compares; 'qoperator' is quantize's default
+# The INT8 configurations --formats compares; 'qdq u8' is quantize's default (qdq-u8)
 FORMS = {"qoperator": INT8_FORMS["qoperator"],
          "qoperator, bn float": Int8Form("QOperator", "uint8", depthwise_affine=False),
          "qoperator, per-tensor": Int8Form("QOperator", "uint8", per_channel=False),
-         "qdq u8": Int8Form("QDQ", "uint8"),
+         "qdq u8": INT8_FORMS["qdq-u8"],
          "qdq u8, bn float": Int8Form("QDQ", "uint8", depthwise_affine=False),
          "qdq s8 sym (TensorRT)": INT8_FORMS["qdq"],
          "qoperator s8": Int8Form("QOperator", "int8")}

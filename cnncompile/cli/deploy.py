@@ -10,6 +10,7 @@ import typer
 from ..choices import (
     QUANTIZE_BATCH,
     QUANTIZE_CALIBRATION,
+    QUANTIZE_FORMAT,
     QUANTIZE_FORMATS,
     QUANTIZE_MAX_DROP,
     QUANTIZE_MIN_SPEEDUP,
@@ -39,9 +40,10 @@ def quantize(
     eval_samples: Optional[int] = typer.Option(None, "--eval-samples", min=1, help="Measure "
                                                "accuracy on the first N test samples only."),
     threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
-    format: Format = typer.Option(Format.qoperator, "--format", help="INT8 form: qoperator "
-                                  "(QLinearConv, uint8 activations: fastest on x86 CPUs) or "
-                                  "qdq (Quantize/DequantizeLinear pairs, symmetric int8 "
+    format: Format = typer.Option(Format(QUANTIZE_FORMAT), "--format", help="INT8 form: "
+                                  "qdq-u8 (Quantize/DequantizeLinear pairs, uint8 activations: "
+                                  "fastest on the x86 CPUs measured), qoperator (QLinearConv "
+                                  "written out, uint8 activations) or qdq (symmetric int8 "
                                   "activations: what TensorRT builds INT8 engines from)."),
     batch: int = typer.Option(QUANTIZE_BATCH, "--batch", min=1, help="The batch size you "
                               "deploy with: both models are timed side by side at it."),

@@ -83,11 +83,11 @@ def affine_as_depthwise(model) -> int:
     return rewritten
 
 
-def float_nodes(model, fmt: str) -> list[FloatNode]:
+def float_nodes(model, quant_format: str) -> list[FloatNode]:
     """The nodes of a quantized ``model`` (a ModelProto) that compute in float, in graph order.
 
     A tensor is float when it is a float graph input, a DequantizeLinear output or the output
-    of a float node. In ``fmt`` 'qdq' an operator of :data:`QDQ_INTEGER_OPS` whose float
+    of a float node. In ``quant_format`` 'QDQ' an operator of :data:`QDQ_INTEGER_OPS` whose float
     inputs all come from DequantizeLinear and whose outputs all feed QuantizeLinear is fused
     into an integer kernel by onnxruntime, so it does not count.
     """
@@ -104,7 +104,8 @@ def float_nodes(model, fmt: str) -> list[FloatNode]:
     for n in graph.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n.op_type)
-    registry = QDQRegistry if fmt == "qdq" else QLinearOpsRegistry
+    qdq = quant_format == "QDQ"
+    registry = QDQRegistry if qdq else QLinearOpsRegistry
     found = []
     for n in graph.node:
         if n.op_type == DEQUANTIZE:
@@ -113,7 +114,7 @@ def float_nodes(model, fmt: str) -> list[FloatNode]:
         float_in = [i for i in n.input if i in floating]
         if n.op_type == QUANTIZE or n.op_type in INTEGER_KERNELS or not float_in:
             continue
-        if fmt == "qdq" and n.op_type in QDQ_INTEGER_OPS and all(
+        if qdq and n.op_type in QDQ_INTEGER_OPS and all(
                 producer.get(i) == DEQUANTIZE for i in float_in) and all(
                 consumers.get(o) and set(consumers[o]) == {QUANTIZE} for o in n.output):
             continue

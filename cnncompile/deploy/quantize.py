@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.text import printable
+from ..choices import QUANTIZE_FORMAT
 from ..errors import ExportError
 from .int8_graph import affine_as_depthwise
 
@@ -36,7 +37,8 @@ FULL_DISK_BYTES = 1 << 20  # less free space than this beside the target: the di
 CALIBRATION_BATCH = 32
 INT8_DETAIL = ("static, {format}, int8 per-channel weights, batch norms as depthwise "
                "convolutions, calibrated on {n} {source} training samples")
-FORMAT_SHOWN = {"qoperator": "QOperator, uint8 activations",
+FORMAT_SHOWN = {"qdq-u8": "QDQ, uint8 activations",
+                "qoperator": "QOperator, uint8 activations",
                 "qdq": "QDQ, symmetric int8 activations"}
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
 
@@ -136,24 +138,28 @@ class Int8Form:
                 "extra_options": extra}
 
 
-# --format's choices. QOperator with unsigned activations and batch norms as depthwise
-# convolutions ran fastest on the CPUs measured (docs/deploy.md); QDQ with symmetric signed
-# activations is what TensorRT builds INT8 engines from.
-INT8_FORMS = {"qoperator": Int8Form("QOperator", "uint8"),
+# --format's choices (cnncompile.choices.QUANTIZE_FORMATS). Unsigned activations with batch
+# norms as depthwise convolutions ran fastest on the CPUs measured, QDQ a few percent ahead of
+# QOperator (docs/deploy.md); QDQ with symmetric signed activations is what TensorRT builds
+# INT8 engines from.
+INT8_FORMS = {"qdq-u8": Int8Form("QDQ", "uint8"),
+              "qoperator": Int8Form("QOperator", "uint8"),
               "qdq": Int8Form("QDQ", "int8", symmetric=True)}
 
 
 def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.ndarray]],
-                  work: Path, fmt: str | Int8Form = "qoperator") -> None:
+                  work: Path, fmt: str | Int8Form = QUANTIZE_FORMAT) -> None:
     """Static INT8 quantization of ``source`` into ``target``, calibrated on ``batches``.
 
     ``fmt`` names one of :data:`INT8_FORMS` (or is a form itself, for the benchmarks):
-    'qoperator': QLinearConv and friends with unsigned activations, the fastest form on x86
-    CPUs; 'qdq': QuantizeLinear/DequantizeLinear pairs around float operators with symmetric
-    signed activations, the form TensorRT builds INT8 engines from (it takes no unsigned or
-    asymmetric activations); on a CPU it runs about as fast as float32. Either way a batch
-    norm the export kept (one after an activation) becomes a 1x1 depthwise convolution first,
-    so the quantizer keeps it in integers.
+    'qdq-u8': QuantizeLinear/DequantizeLinear pairs around float operators with unsigned
+    activations, which onnxruntime fuses into integer kernels at load, the fastest form on
+    the x86 CPUs measured; 'qoperator': QLinearConv and friends written out, unsigned
+    activations, a few percent slower; 'qdq': QDQ with symmetric signed activations, the form
+    TensorRT builds INT8 engines from (it takes no unsigned or asymmetric activations); on a
+    CPU it runs about as fast as float32. Every form first turns a batch norm the export kept
+    (one after an activation) into a 1x1 depthwise convolution, so the quantizer keeps it in
+    integers.
 
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.

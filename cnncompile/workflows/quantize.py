@@ -22,6 +22,7 @@ from ..artifacts.text import printable
 from ..choices import (
     QUANTIZE_BATCH,
     QUANTIZE_CALIBRATION,
+    QUANTIZE_FORMAT,
     QUANTIZE_FORMATS,
     QUANTIZE_MAX_DROP,
     QUANTIZE_MIN_SPEEDUP,
@@ -29,6 +30,7 @@ from ..choices import (
 )
 from ..deploy.int8_graph import FloatNode, float_nodes
 from ..deploy.quantize import (
+    INT8_FORMS,
     QUANTIZATION_KEY,
     Measured,
     calibration_batches,
@@ -67,6 +69,7 @@ class QuantizeResult:
     clock: str = "wall"  # how both models were timed: runtime.timing's 'cpu' or 'wall'
     float_nodes: tuple[FloatNode, ...] = ()  # INT8: the nodes that still compute in float
     nodes: int = 0  # INT8: the quantized graph's nodes
+    fmt: str = QUANTIZE_FORMAT
 
     @property
     def drop(self) -> float:
@@ -101,7 +104,7 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
                    mode: str = "int8", max_drop: float = QUANTIZE_MAX_DROP,
                    calibration: int = QUANTIZE_CALIBRATION, eval_samples: int | None = None,
                    seconds: float = 1.0, threads: int | None = None,
-                   fmt: str = "qoperator", batch: int = QUANTIZE_BATCH,
+                   fmt: str = QUANTIZE_FORMAT, batch: int = QUANTIZE_BATCH,
                    min_speedup: float = QUANTIZE_MIN_SPEEDUP) -> QuantizeResult:
     """Quantize the export ``model``, measure both models on ``data``'s test split, keep the
     variant only when the accuracy drops by at most ``max_drop`` and it runs at least
@@ -118,7 +121,8 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
         threads: onnxruntime's intra-op threads for the timings, 1 .. the CPUs this process
             may use (None: onnxruntime's default). With 1 the models are compared by CPU
             time per call, otherwise by wall time (:mod:`cnncompile.runtime.timing`).
-        fmt: the INT8 form, 'qoperator' (default: fastest on x86) or 'qdq' (TensorRT's).
+        fmt: the INT8 form: 'qdq-u8' (default: fastest on the x86 CPUs measured),
+            'qoperator' (QLinearConv written out) or 'qdq' (symmetric int8: TensorRT's).
         batch: the batch size the speed is compared at: the one you deploy with.
         min_speedup: the smallest speed-up over ``model`` accepted (0: any).
     Returns:
@@ -164,10 +168,11 @@ def quantize_model(model: str | Path, data: str | Path, out: str | Path | None =
         figures = {name: Measured(acc, timings[name].percentile_ms(50), path.stat().st_size)
                    for name, acc, path in (("float32", float_accuracy, src),
                                            (mode, quant_accuracy, measured))}
-        stayed = tuple(float_nodes(variant, fmt)) if mode == "int8" else ()
+        stayed = (tuple(float_nodes(variant, INT8_FORMS[fmt].quant_format))
+                  if mode == "int8" else ())
         result = QuantizeResult(mode, src, None, figures["float32"], figures[mode], len(test),
                                 used, ds.source, detail, max_drop, batch, min_speedup,
-                                timings[mode].clock, stayed, len(variant.graph.node))
+                                timings[mode].clock, stayed, len(variant.graph.node), fmt)
         if result.drop > max_drop + 1e-9:  # a drop of exactly max_drop passes
             raise ExportError(_drop_message(result, max_drop))
         if result.speedup < min_speedup:
@@ -222,8 +227,10 @@ def _drop_message(r: QuantizeResult, max_drop: float) -> str:
 
 def speed_message(r: QuantizeResult) -> str:
     """The speed gate's refusal: measured and required speed-up, how, and what to try."""
+    other = "qoperator" if r.fmt != "qoperator" else QUANTIZE_FORMAT
     advice = (FP16_ON_CPU + "; on a CPU try --mode int8" if r.mode == "fp16"
-              else "try --format qdq, the --batch you deploy with, or an FP16 model on a GPU")
+              else f"try --format {other}, the --batch you deploy with, or an FP16 model on a "
+              "GPU")
     return (f"{r.source}: {r.mode} runs {r.speedup:.2f}x float32's speed at batch {r.batch} "
             f"({CLOCK_SHOWN[r.clock]}), below --min-speedup {r.min_speedup:g}; nothing written "
             f"({advice}; --min-speedup 0 keeps the smaller file)")

@@ -13,7 +13,7 @@ import pytest
 from cnncompile.backends.numpy import init_params
 from cnncompile.backends.onnx import ExportOptions, build_model
 from cnncompile.deploy.int8_graph import FloatNode, affine_as_depthwise, float_nodes, summary
-from cnncompile.deploy.quantize import Int8Form, quantize_int8
+from cnncompile.deploy.quantize import INT8_FORMS, Int8Form, quantize_int8
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
 
@@ -65,12 +65,12 @@ def _int8(path: Path, x: np.ndarray, form, tmp_path: Path):
     return onnx.load(str(out))
 
 
-@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+@pytest.mark.parametrize("fmt", ["qdq-u8", "qoperator", "qdq"])
 def test_the_int8_chain_stays_in_integers_but_for_the_input_layout(flower, tmp_path, fmt):
     path, x = flower
     q = _int8(path, x, fmt, tmp_path)
     assert "BatchNormalization" not in {n.op_type for n in q.graph.node}
-    stayed = float_nodes(q, fmt)
+    stayed = float_nodes(q, INT8_FORMS[fmt].quant_format)
     assert [(n.op, n.reason) for n in stayed] == [
         ("Transpose", "takes the float graph input, ahead of the first QuantizeLinear")]
 
@@ -78,7 +78,7 @@ def test_the_int8_chain_stays_in_integers_but_for_the_input_layout(flower, tmp_p
 def test_batch_norms_left_in_float_are_reported(flower, tmp_path):
     path, x = flower
     q = _int8(path, x, Int8Form("QOperator", "uint8", depthwise_affine=False), tmp_path)
-    stayed = float_nodes(q, "qoperator")
+    stayed = float_nodes(q, "QOperator")
     norms = [n for n in stayed if n.op == "BatchNormalization"]
     assert len(norms) == 13 and {n.reason for n in norms} == {
         "onnxruntime has no INT8 batch norm"}

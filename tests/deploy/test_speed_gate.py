@@ -60,8 +60,8 @@ def test_the_cli_refuses_a_slower_model_in_one_line_and_writes_nothing(speedup, 
     assert re.fullmatch(
         r"error: \S*fmnist_small.onnx: int8 runs 0\.80x float32's speed at batch 8 \(median CPU "
         r"time per call, 1 onnxruntime thread\), below --min-speedup 1; nothing written \(try "
-        r"--format qdq, the --batch you deploy with, or an FP16 model on a GPU; --min-speedup 0 "
-        r"keeps the smaller file\)\n", r.output)
+        r"--format qoperator, the --batch you deploy with, or an FP16 model on a GPU; "
+        r"--min-speedup 0 keeps the smaller file\)\n", r.output)
     assert asked == {"batch": 8, "names": ["float32", "int8"], "ratio": 0.8}
     assert list(tmp_path.iterdir()) == []
 

@@ -79,8 +79,25 @@ def test_qdq_format_keeps_float_operators_between_quantize_pairs(tmp_path):
     types = {i.data_type for i in zero_points}  # int32 ones belong to the biases
     assert onnx.TensorProto.INT8 in types and onnx.TensorProto.UINT8 not in types
     assert all(not onnx.numpy_helper.to_array(i).any() for i in zero_points)  # symmetric
-    with pytest.raises(DataError, match="`--format` must be one of qoperator, qdq"):
+    with pytest.raises(DataError, match="`--format` must be one of qdq-u8, qoperator, qdq"):
         wq.quantize_model(MODEL, "fashion-mnist", fmt="qint")
+
+
+def test_the_default_form_is_qdq_with_uint8_activations_and_reports_float_nodes(tmp_path):
+    r = wq.quantize_model(MODEL, "fashion-mnist", out=tmp_path / "d.onnx", calibration=100,
+                          eval_samples=300, seconds=0.01, max_drop=0.05, min_speedup=0)
+    model = onnx.load(str(r.path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops
+    assert r.detail.startswith("static, QDQ, uint8 activations, int8 per-channel weights, "
+                               "batch norms as depthwise convolutions")
+    activations = [i for i in model.graph.initializer if i.name.endswith("_zero_point")
+                   and i.data_type != onnx.TensorProto.INT32]
+    assert {i.data_type for i in activations} == {onnx.TensorProto.UINT8, onnx.TensorProto.INT8}
+    # the NHWC input's transpose runs ahead of the first QuantizeLinear; nothing else is float
+    assert [(n.op, n.reason) for n in r.float_nodes] == [
+        ("Transpose", "takes the float graph input, ahead of the first QuantizeLinear")]
+    assert r.nodes == len(model.graph.node)
 
 
 def test_an_interruption_leaves_no_file(tmp_path, monkeypatch):
