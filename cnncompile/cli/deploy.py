@@ -61,7 +61,8 @@ def quantize(
     Example: `cnncompile quantize exported/fmnist_small.onnx --data fashion-mnist`
     """
     from ..deploy.int8_graph import summary
-    from ..workflows.quantize import CLOCK_SHOWN, quantize_model, sample_size_note
+    from ..runtime.timing import CLOCK_SHOWN
+    from ..workflows.quantize import quantize_model, sample_size_note
 
     r = quantize_model(model, data, out, mode=mode.value, max_drop=max_drop,
                        calibration=calibration, eval_samples=eval_samples, threads=threads,

@@ -43,11 +43,10 @@ from ..errors import DataError, ExportError
 from ..machine import check_threads
 from ..runtime.bench import time_onnx
 from ..runtime.session import check_model_file
+from ..runtime.timing import CLOCK_SHOWN
 
 FP16_ON_CPU = ("FP16 pays on GPUs, not on this CPU: onnxruntime's CPU provider computes it in "
                "float32, so only the file shrinks, to half its size")
-CLOCK_SHOWN = {"cpu": "median CPU time per call, 1 onnxruntime thread",
-               "wall": "median wall time per call"}
 
 
 @dataclass(frozen=True)
