@@ -157,3 +157,22 @@ def test_the_fp16_converter_s_warnings_stay_out_of_the_terminal(speedup, tmp_pat
     assert captured.err == "" and captured.out == ""
     ours_lines = ("fp16: ", " ", "float32 ", "fp16 ", "accuracy change", "note: ", "wrote ")
     assert all(line.startswith(ours_lines) for line in r.output.splitlines()), r.output
+
+
+def test_json_holds_the_figures_and_each_float_node(speedup, tmp_path):
+    import json
+
+    speedup(1.5)
+    out = tmp_path / "j.onnx"
+    r = runner.invoke(app, ["quantize", str(MODEL), "--data", "fashion-mnist", "-o", str(out),
+                            "--json", "--batch", "2", *FAST])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert (doc["mode"], doc["path"], doc["batch"], doc["speedup"]) == ("int8", str(out), 2, 1.5)
+    assert doc["timed_by"] == "median CPU time per call, 1 onnxruntime thread"
+    assert doc["models"]["float32"]["ms_per_call"] == pytest.approx(4.0)
+    assert doc["models"]["int8"]["size_bytes"] == out.stat().st_size
+    assert doc["float_nodes"] == [{"name": doc["float_nodes"][0]["name"], "op": "Transpose",
+                                   "reason": "takes the float graph input, ahead of the first "
+                                             "QuantizeLinear"}]
+    assert doc["nodes"] == len(onnx.load(str(out)).graph.node)
