@@ -48,7 +48,7 @@ from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
 from cnncompile.deploy.quantize import INT8_FORMS, Int8Form, convert_fp16, quantize_int8  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
-from cnncompile.runtime.timing import time_sessions  # noqa: E402
+from cnncompile.runtime.timing import speedup, time_sessions  # noqa: E402
 from cnncompile.workflows.quantize import quantize_model  # noqa: E402
 
 SHIPPED = ROOT / "exported" / "fmnist_small.onnx"
@@ -146,11 +146,10 @@ def report(name: str, paths: dict[str, Path], accuracy: dict[str, float] | None,
     opened = sessions(paths, threads)
     for b in batches:
         t = time_sessions(opened, b, seconds)
-        base = t["float32"].median
         for v in paths:
-            ms = t[v].median
             acc = f"{accuracy[v]:.4f}" if accuracy and v in accuracy else "-"
-            print(f"{name:<18}{b:>6}{v:>24}{ms * 1e3:>10.2f}{base / ms:>7.2f}x"
+            print(f"{name:<18}{b:>6}{v:>24}{t[v].median * 1e3:>10.2f}"
+                  f"{speedup(t['float32'], t[v]):>7.2f}x"
                   f"{t[v].throughput:>11.1f}{sizes[v]:>8.2f}{acc:>9}", flush=True)
 
 

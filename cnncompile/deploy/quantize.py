@@ -1,17 +1,18 @@
-"""INT8 and FP16 variants of an exported model, kept only when they keep its accuracy.
+"""INT8 and FP16 variants of an exported model, kept only when they keep its accuracy and speed.
 
 INT8 is onnxruntime's static quantization, calibrated on samples the workflow chooses
 (:func:`cnncompile.workflows.quantize.quantize_model`: the first of the data set's training
 split), their stored pixels prepared by the model's own preprocessing record
-(:attr:`OnnxModel.preprocessing`), with per-channel
-signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv,
-QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2 kernels run fastest;
-docs/deploy.md gives the measurement behind the choice. FP16 is onnxconverter-common's
-converter with float32 inputs and outputs kept (``keep_io_types``).
+(:attr:`OnnxModel.preprocessing`), in one of the forms of :data:`INT8_FORMS`: by default
+QuantizeLinear/DequantizeLinear pairs with per-channel signed 8-bit weights and unsigned 8-bit
+activations, which onnxruntime fuses into its u8s8 integer kernels. Batch norms the export
+kept become depthwise convolutions first (:mod:`cnncompile.deploy.int8_graph`), so they run
+in integers too; docs/deploy.md gives the measurements behind both choices. FP16 is
+onnxconverter-common's converter with float32 inputs and outputs kept (``keep_io_types``).
 
 The result carries the source's metadata plus :data:`QUANTIZATION_KEY` and passes
 ``onnx.checker``; the workflow builds and measures it in a temporary folder and keeps it only
-when its accuracy drop is within bounds.
+when its accuracy drop and its speed-up are within bounds.
 """
 
 from __future__ import annotations
