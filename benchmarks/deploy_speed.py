@@ -45,7 +45,12 @@ sys.path.insert(0, str(ROOT))
 
 from cnncompile.backends.numpy import init_params  # noqa: E402
 from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
-from cnncompile.deploy.quantize import INT8_FORMS, Int8Form, convert_fp16, quantize_int8  # noqa: E402
+from cnncompile.deploy.quantize import (  # noqa: E402
+    INT8_FORMS,
+    Int8Form,
+    convert_fp16,
+    quantize_int8,
+)
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
 from cnncompile.runtime.timing import speedup, time_sessions  # noqa: E402

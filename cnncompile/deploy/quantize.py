@@ -190,7 +190,8 @@ def _prepare(source: Path, prepared: Path, depthwise_affine: bool) -> None:
     if not model_has_pre_process_metadata(graph):
         # it does not notice a full disk: its output comes back truncated
         raise OSError(errno.ENOSPC, "the prepared model came back truncated")
-    if depthwise_affine and affine_as_depthwise(graph):  # batch norms the quantizer would leave in float
+    # batch norms the quantizer would leave in float
+    if depthwise_affine and affine_as_depthwise(graph):
         onnx.save(graph, str(prepared))
 
 

@@ -6,9 +6,9 @@ the training split) and the evaluation samples (the test split, or its first
 ``eval_samples``), measures both models, and writes the variant only when the drop is within
 ``max_drop`` and it runs at least ``min_speedup`` times as fast as the source at the batch the
 user deploys with (both timed side by side by the shared method,
-:mod:`cnncompile.runtime.timing`). Everything is built and measured in a temporary folder beside the target
-(:func:`cnncompile.artifacts.files.temp_dir`) and written by the one atomic writer, so a
-failure or a signal leaves nothing behind.
+:mod:`cnncompile.runtime.timing`). Everything is built and measured in a temporary folder
+beside the target (:func:`cnncompile.artifacts.files.temp_dir`) and written by the one atomic
+writer, so a failure or a signal leaves nothing behind.
 """
 
 from __future__ import annotations
