@@ -10,19 +10,21 @@ Models:
   RANDOM weights (He initialisation; no trained weights exist), INT8 calibrated on random
   pixel batches, so only their speed means anything.
 
-Each model's three variants are timed interleaved (one call of each per round, so load from
-other processes hits all alike) at batch 1 and 8: the median wall time per call, and the
-median CPU time of the calling thread (onnxruntime runs in it with one intra-op thread), which
-a busy machine disturbs far less; throughput is batch / median CPU time. The header gives the CPU, the BLAS, onnxruntime's threads and
-the load average before and after.
+Each model's variants are timed at batch 1 and 8 by the one timing method that ``bench`` and
+``quantize`` use (:mod:`cnncompile.runtime.timing`): warm sessions, one call of each per round
+so load from other processes hits all alike, the median per call; CPU time with one
+onnxruntime thread (the default here), wall time with more. Throughput is batch / median. The
+header gives the CPU, the BLAS, onnxruntime's threads, the clock and the load average before
+and after.
 
     python benchmarks/deploy_speed.py                        # everything, 1 thread
     python benchmarks/deploy_speed.py --models fmnist,resnet18 --seconds 2 --threads 2
     python benchmarks/deploy_speed.py --formats --models fmnist,resnet18    # INT8 forms
 
-``--formats`` times, instead, float32 against the four INT8 forms onnxruntime's quantizer
-offers (QOperator or QDQ, unsigned or signed 8-bit activations; per-channel signed weights):
-the measurement behind ``cnncompile quantize``'s choice (docs/deploy.md).
+``--formats`` times, instead, float32 against the INT8 configurations of onnxruntime's
+quantizer in :data:`FORMS` (QOperator or QDQ, unsigned or signed activations, per-channel or
+per-tensor weights, batch norms left in float or turned into depthwise convolutions): the
+measurement behind ``cnncompile quantize``'s default (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,32 @@ sys.path.insert(0, str(ROOT))
 
 from cnncompile.backends.numpy import init_params  # noqa: E402
 from cnncompile.backends.onnx import ExportOptions, build_model  # noqa: E402
-from cnncompile.deploy.quantize import convert_fp16, quantize_int8  # noqa: E402
+from cnncompile.deploy.quantize import (  # noqa: E402
+    INT8_FORMS,
+    Int8Form,
+    convert_fp16,
+    quantize_int8,
+)
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
+from cnncompile.runtime.timing import speedup, time_sessions  # noqa: E402
 from cnncompile.workflows.quantize import quantize_model  # noqa: E402
 
 SHIPPED = ROOT / "exported" / "fmnist_small.onnx"
 RANDOM = {"residual_flower": "specs/ch9/residual_flower.yaml",
+          "bottleneck_flower": "specs/ch9/bottleneck_flower.yaml",
+          "inception_flower": "specs/ch9/inception_flower.yaml",
           "resnet18": "specs/torchvision/resnet18.yaml",
           "resnet50": "specs/torchvision/resnet50.yaml"}
 VARIANTS = ("float32", "int8", "fp16")
+# The INT8 configurations --formats compares; 'qdq u8' is quantize's default (qdq-u8)
+FORMS = {"qoperator": INT8_FORMS["qoperator"],
+         "qoperator, bn float": Int8Form("QOperator", "uint8", depthwise_affine=False),
+         "qoperator, per-tensor": Int8Form("QOperator", "uint8", per_channel=False),
+         "qdq u8": INT8_FORMS["qdq-u8"],
+         "qdq u8, bn float": Int8Form("QDQ", "uint8", depthwise_affine=False),
+         "qdq s8 sym (TensorRT)": INT8_FORMS["qdq"],
+         "qoperator s8": Int8Form("QOperator", "int8")}
 
 
 def machine() -> str:
@@ -95,7 +112,7 @@ def shipped_variants(work: Path) -> tuple[dict[str, Path], dict[str, float]]:
     paths, accuracy = {"float32": SHIPPED}, {}
     for mode in ("int8", "fp16"):
         r = quantize_model(SHIPPED, "fashion-mnist", work / f"fmnist.{mode}.onnx", mode=mode,
-                           max_drop=1.0, seconds=0.2)
+                           max_drop=1.0, seconds=0.2, min_speedup=0)
         paths[mode] = r.path
         accuracy["float32"] = r.float32.accuracy["output"]
         accuracy[mode] = r.quantized.accuracy["output"]
@@ -103,69 +120,42 @@ def shipped_variants(work: Path) -> tuple[dict[str, Path], dict[str, float]]:
 
 
 def format_variants(name: str, paths: dict[str, Path], work: Path) -> dict[str, Path]:
-    """float32 and the four INT8 forms of one model, calibrated on random pixel batches."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from cnncompile.deploy.quantize import _reader
-
+    """float32 and each INT8 form of :data:`FORMS`, calibrated on random pixel batches."""
     source = paths["float32"]
-    prepared = work / f"{name}.prepared.onnx"
-    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
-    shape = session.get_inputs()[0].shape[1:]
+    given = session.get_inputs()[0]
     out = {"float32": source}
-    for fmt in (QuantFormat.QOperator, QuantFormat.QDQ):
-        for act in (QuantType.QUInt8, QuantType.QInt8):
-            key = f"{fmt.name}/{'u8' if act == QuantType.QUInt8 else 's8'}"
-            rng = np.random.default_rng(0)
-            batches = ({session.get_inputs()[0].name: rng.random((4, *shape), np.float32)}
-                       for _ in range(4))
-            out[key] = work / f"{name}.{key.replace('/', '.')}.onnx"
-            quantize_static(str(prepared), str(out[key]), _reader(batches), quant_format=fmt,
-                            activation_type=act, weight_type=QuantType.QInt8, per_channel=True)
+    for key, form in FORMS.items():
+        rng = np.random.default_rng(0)
+        batches = ({given.name: rng.random((4, *given.shape[1:]), np.float32)}
+                   for _ in range(4))
+        out[key] = work / f"{name}.{key.replace(' ', '_').replace(',', '')}.onnx"
+        quantize_int8(source, out[key], batches, work, form)
     return out
 
 
-def interleaved(paths: dict[str, Path], batch: int, seconds: float, threads: int,
-                min_calls: int = 5) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds per call of each variant, one call of each per round.
-
-    The CPU time is the calling thread's (``time.thread_time``): with one onnxruntime thread
-    the model runs in that thread, so it counts the work done and not the time spent waiting
-    for a core that other processes hold; on a shared machine it is the steadier figure.
-    """
-    calls = {}
+def sessions(paths: dict[str, Path], threads: int) -> dict[str, ort.InferenceSession]:
+    """One warm-able CPU session per variant with ``threads`` intra-op threads."""
+    opened = {}
     for v, p in paths.items():
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
-        s = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-        shape = [batch, *s.get_inputs()[0].shape[1:]]
-        feed = {s.get_inputs()[0].name: np.random.default_rng(1).random(shape, np.float32)}
-        s.run(None, feed)  # warm-up
-        calls[v] = (s, feed)
-    laps: dict[str, list[tuple[float, float]]] = {v: [] for v in paths}
-    start = time.perf_counter()
-    while min(map(len, laps.values())) < min_calls or time.perf_counter() - start < seconds:
-        for v, (s, feed) in calls.items():
-            t, c = time.perf_counter(), time.thread_time()
-            s.run(None, feed)
-            laps[v].append((time.perf_counter() - t, time.thread_time() - c))
-    return {v: tuple(np.median(np.array(t), axis=0).tolist()) for v, t in laps.items()}
+        opts.log_severity_level = 3
+        opened[v] = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+    return opened
 
 
 def report(name: str, paths: dict[str, Path], accuracy: dict[str, float] | None,
            batches: list[int], seconds: float, threads: int) -> None:
     sizes = {v: p.stat().st_size / 1e6 for v, p in paths.items()}
+    opened = sessions(paths, threads)
     for b in batches:
-        med = interleaved(paths, b, seconds, threads)
-        wall0, cpu0 = med["float32"]
+        t = time_sessions(opened, b, seconds)
         for v in paths:
-            wall, cpu = med[v]
             acc = f"{accuracy[v]:.4f}" if accuracy and v in accuracy else "-"
-            print(f"{name:<16}{b:>6}{v:>14}{wall * 1e3:>10.2f}{wall0 / wall:>7.2f}x"
-                  f"{cpu * 1e3:>10.2f}{cpu0 / cpu:>7.2f}x{b / cpu:>11.1f}{sizes[v]:>8.2f}"
-                  f"{acc:>9}", flush=True)
+            print(f"{name:<18}{b:>6}{v:>24}{t[v].median * 1e3:>10.2f}"
+                  f"{speedup(t['float32'], t[v]):>7.2f}x"
+                  f"{t[v].throughput:>11.1f}{sizes[v]:>8.2f}{acc:>9}", flush=True)
 
 
 def main() -> None:
@@ -175,14 +165,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum timing per batch size")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     ap.add_argument("--formats", action="store_true",
-                    help="compare the INT8 forms (QOperator/QDQ, u8/s8 activations) instead")
+                    help="compare the INT8 configurations of FORMS instead")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     print(machine())
-    print(f"{load()} (start); onnxruntime intra-op threads: {args.threads}")
-    print(f"{'model':<16}{'batch':>6}{'variant':>14}{'wall ms':>10}{'vs f32':>8}{'cpu ms':>10}"
-          f"{'vs f32':>8}{'samples/s':>11}{'MB':>8}{'accuracy':>9}   (medians; samples/s "
-          "of CPU time)")
+    clock = "CPU time" if args.threads == 1 else "wall time"
+    print(f"{load()} (start); onnxruntime intra-op threads: {args.threads}; median {clock} "
+          "per call, variants interleaved (cnncompile.runtime.timing)")
+    print(f"{'model':<18}{'batch':>6}{'variant':>24}{'ms/call':>10}{'vs f32':>8}"
+          f"{'samples/s':>11}{'MB':>8}{'accuracy':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.models.split(","):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 import warnings
 from functools import partial
 from pathlib import Path
@@ -46,6 +45,8 @@ from cnncompile.backends.onnx import Weights, export_model  # noqa: E402
 from cnncompile.backends.torch import GraphModule  # noqa: E402
 from cnncompile.frontend import load_spec  # noqa: E402
 from cnncompile.ir import lower  # noqa: E402
+from cnncompile.runtime.timing import interleaved as interleaved_calls  # noqa: E402
+from cnncompile.runtime.timing import session_clock, side_by_side  # noqa: E402
 
 MODELS = {
     "fmnist": ("specs/fashion_mnist/fmnist_cnn.yaml", None),
@@ -81,14 +82,11 @@ def session(data: bytes) -> ort.InferenceSession:
 
 
 def rate(fn, batch: int, seconds: float, min_calls: int = 1, warmup: int = 1) -> float:
-    """Samples per second of ``fn`` over at least ``seconds`` and ``min_calls`` calls."""
-    for _ in range(warmup):
-        fn()
-    calls, start = 0, time.perf_counter()
-    while calls < min_calls or time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return batch * calls / (time.perf_counter() - start)
+    """Samples per second of ``fn`` at its median call over at least ``seconds`` and
+    ``min_calls`` calls (the shared timing method; wall time: PyTorch and the engine run
+    threads of their own)."""
+    return interleaved_calls({"fn": fn}, batch, seconds=seconds, min_rounds=min_calls,
+                             warmup=warmup)["fn"].throughput
 
 
 def torch_export(net: nn.Module, x: np.ndarray, heads) -> bytes:
@@ -139,24 +137,16 @@ def bench_model(key: str, batches: list[int], seconds: float) -> list[dict]:
 def interleaved(sessions: list[ort.InferenceSession], x: np.ndarray,
                 seconds: float) -> list[float]:
     """Samples/s of each session from its median call time, single calls interleaved in a
-    rotating order (A B C, B C A, ...), for ``seconds`` and at least two rounds.
+    rotating order (A B C, B C A, ...), for ``seconds`` and at least two rounds: the shared
+    timing method (cnncompile.runtime.timing), CPU time with one onnxruntime thread.
 
     Interleaving makes drifting load from other processes (and each session's spinning worker
     threads) hit every side alike; the median ignores the calls it disturbed most.
     """
-    runs = [partial(s.run, None, {"input": x}) for s in sessions]
-    for fn in runs:
-        fn()
-    laps: list[list[float]] = [[] for _ in runs]
-    start, k = time.perf_counter(), 0
-    while k < 2 or time.perf_counter() - start < seconds:
-        for i in range(len(runs)):
-            side = (i + k) % len(runs)
-            t = time.perf_counter()
-            runs[side]()
-            laps[side].append(time.perf_counter() - t)
-        k += 1
-    return [len(x) / float(np.median(lap)) for lap in laps]
+    calls = {str(i): partial(s.run, None, {"input": x}) for i, s in enumerate(sessions)}
+    clocks = {session_clock(s, s.get_providers()[0]) for s in sessions}
+    timed = side_by_side(calls, clocks, len(x), seconds, min_rounds=2, warmup=1)
+    return [timed[str(i)].throughput for i in range(len(sessions))]
 
 
 def compare(ours: bytes, theirs: bytes, x: np.ndarray, seconds: float) -> list[float]:

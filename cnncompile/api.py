@@ -222,10 +222,12 @@ class Model:
 def quantize(model: str | Path, data: str | Path, out: str | Path | None = None, **options):
     """An INT8 (or ``mode="fp16"``) variant of an exported model, as ``cnncompile quantize``.
 
-    ``options`` are quantize's: ``mode``, ``max_drop``, ``calibration``, ``eval_samples``, ...
+    ``options`` are quantize's: ``mode``, ``max_drop``, ``calibration``, ``eval_samples``,
+    ``batch``, ``min_speedup``, ...
 
     Raises:
-        ExportError: the variant loses more accuracy than ``max_drop``; nothing is written.
+        ExportError: the variant loses more accuracy than ``max_drop``, or runs less than
+            ``min_speedup`` (1.0) times as fast as ``model`` at ``batch``; nothing is written.
     """
     from .workflows.quantize import quantize_model
 

@@ -10,7 +10,12 @@ LAYOUTS = ("nhwc", "nchw")  # export --layout: the model input as the data comes
 HEAD_OUTPUTS = ("probs", "logits")  # export --outputs: softmax/sigmoid per head, or raw
 ACCELERATORS = ("tensorrt", "cuda")  # export --triton --gpu --accelerator
 QUANTIZE_MODES = ("int8", "fp16")
-QUANTIZE_FORMATS = ("qoperator", "qdq")  # QOperator: fastest on x86 CPUs; QDQ: what TensorRT takes
+# INT8 forms: QDQ with uint8 activations ran fastest on the CPUs measured (docs/deploy.md),
+# QOperator (QLinearConv, ...) a few percent behind; qdq (symmetric int8) is what TensorRT takes
+QUANTIZE_FORMATS = ("qdq-u8", "qoperator", "qdq")
+QUANTIZE_FORMAT = "qdq-u8"
 QUANTIZE_MAX_DROP = 0.01  # the largest accuracy loss quantize accepts (one point)
 QUANTIZE_CALIBRATION = 256  # training samples INT8 calibrates on
+QUANTIZE_BATCH = 1  # the batch quantize compares the speed at: one request at a time
+QUANTIZE_MIN_SPEEDUP = 1.0  # quantize writes no model slower than its float32 source
 PROVIDERS = ("auto", "cpu", "cuda")  # onnxruntime execution providers (auto: CUDA when there)

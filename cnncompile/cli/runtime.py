@@ -162,6 +162,7 @@ def bench(
     import onnxruntime as ort
 
     from ..runtime.session import CUDA
+    from ..runtime.timing import CLOCK_SHOWN
     from ..workflows.predict import bench_model
 
     sizes = _batches(batch)
@@ -175,9 +176,11 @@ def bench(
                                      "onnxruntime-gpu for the GPU") + ")", head]
 
     def show(row) -> None:
-        while lines:  # the header waits until the engine's spec is checked
-            typer.echo(lines.pop(0))
         t = row.onnx
+        if lines:  # the header waits until the engine's spec is checked and a batch is timed
+            lines[0] = lines[0][:-1] + f"; {CLOCK_SHOWN[t.clock]})"
+        while lines:
+            typer.echo(lines.pop(0))
         line = (f"{row.batch:>6} {t.percentile_ms(50):>9.3f} {t.percentile_ms(90):>9.3f} "
                 f"{t.percentile_ms(99):>9.3f} {t.throughput:>11.1f}")
         if row.engine is not None:

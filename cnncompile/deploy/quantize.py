@@ -1,39 +1,45 @@
-"""INT8 and FP16 variants of an exported model, kept only when they keep its accuracy.
+"""INT8 and FP16 variants of an exported model, kept only when they keep its accuracy and speed.
 
 INT8 is onnxruntime's static quantization, calibrated on samples the workflow chooses
 (:func:`cnncompile.workflows.quantize.quantize_model`: the first of the data set's training
 split), their stored pixels prepared by the model's own preprocessing record
-(:attr:`OnnxModel.preprocessing`), with per-channel
-signed 8-bit weights and unsigned 8-bit activations in QOperator form (QLinearConv,
-QLinearMatMul): on x86 that is the layout onnxruntime's VNNI/AVX2 kernels run fastest;
-docs/deploy.md gives the measurement behind the choice. FP16 is onnxconverter-common's
-converter with float32 inputs and outputs kept (``keep_io_types``).
+(:attr:`OnnxModel.preprocessing`), in one of the forms of :data:`INT8_FORMS`: by default
+QuantizeLinear/DequantizeLinear pairs with per-channel signed 8-bit weights and unsigned 8-bit
+activations, which onnxruntime fuses into its u8s8 integer kernels. Batch norms the export
+kept become depthwise convolutions first (:mod:`cnncompile.deploy.int8_graph`), so they run
+in integers too; docs/deploy.md gives the measurements behind both choices. FP16 is
+onnxconverter-common's converter with float32 inputs and outputs kept (``keep_io_types``).
 
 The result carries the source's metadata plus :data:`QUANTIZATION_KEY` and passes
 ``onnx.checker``; the workflow builds and measures it in a temporary folder and keeps it only
-when its accuracy drop is within bounds.
+when its accuracy drop and its speed-up are within bounds.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..artifacts.text import printable
+from ..choices import QUANTIZE_FORMAT
 from ..errors import ExportError
+from .int8_graph import affine_as_depthwise
 
 QUANTIZATION_KEY = "cnncompile.quantization"
 DETAIL_KEY = "cnncompile.quantization_detail"
 FULL_DISK_BYTES = 1 << 20  # less free space than this beside the target: the disk is full
 CALIBRATION_BATCH = 32
-INT8_DETAIL = ("static, {format}, int8 per-channel weights, calibrated on {n} {source} "
-               "training samples")
-FORMAT_SHOWN = {"qoperator": "QOperator, uint8 activations",
+INT8_DETAIL = ("static, {format}, int8 per-channel weights, batch norms as depthwise "
+               "convolutions, calibrated on {n} {source} training samples")
+FORMAT_SHOWN = {"qdq-u8": "QDQ, uint8 activations",
+                "qoperator": "QOperator, uint8 activations",
                 "qdq": "QDQ, symmetric int8 activations"}
 FP16_DETAIL = "float16 weights and activations, float32 inputs and outputs"
 
@@ -69,7 +75,7 @@ def quantization_label(metadata: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Measured:
-    """Test accuracy per head and batch-1 latency of one model."""
+    """Test accuracy per head, median time per call and file size of one model."""
 
     accuracy: dict[str, float]
     latency_ms: float
@@ -111,41 +117,95 @@ def _reader(batches: Iterator[dict[str, np.ndarray]]):
     return Reader()
 
 
+@dataclass(frozen=True)
+class Int8Form:
+    """One configuration of onnxruntime's static quantizer (weights are always int8)."""
+
+    quant_format: str  # 'QOperator' (QLinearConv, ...) or 'QDQ' (Quantize/DequantizeLinear)
+    activations: str  # 'uint8' or 'int8'
+    per_channel: bool = True  # one weight scale per output channel
+    symmetric: bool = False  # symmetric activations and weights (zero points 0)
+    depthwise_affine: bool = True  # leftover batch norms as 1x1 depthwise convolutions
+
+    def options(self) -> dict:
+        """quantize_static's keyword arguments for this form."""
+        from onnxruntime.quantization import QuantFormat, QuantType
+
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True} if self.symmetric else {}
+        return {"quant_format": QuantFormat[self.quant_format],
+                "activation_type": QuantType.QUInt8 if self.activations == "uint8"
+                else QuantType.QInt8,
+                "weight_type": QuantType.QInt8, "per_channel": self.per_channel,
+                "extra_options": extra}
+
+
+# --format's choices (cnncompile.choices.QUANTIZE_FORMATS). Unsigned activations with batch
+# norms as depthwise convolutions ran fastest on the CPUs measured, QDQ a few percent ahead of
+# QOperator (docs/deploy.md); QDQ with symmetric signed activations is what TensorRT builds
+# INT8 engines from.
+INT8_FORMS = {"qdq-u8": Int8Form("QDQ", "uint8"),
+              "qoperator": Int8Form("QOperator", "uint8"),
+              "qdq": Int8Form("QDQ", "int8", symmetric=True)}
+
+
 def quantize_int8(source: Path, target: Path, batches: Iterator[dict[str, np.ndarray]],
-                  work: Path, fmt: str = "qoperator") -> None:
+                  work: Path, fmt: str | Int8Form = QUANTIZE_FORMAT) -> None:
     """Static INT8 quantization of ``source`` into ``target``, calibrated on ``batches``.
 
-    ``fmt`` 'qoperator': QLinearConv and friends with unsigned activations, the fastest form
-    on x86 CPUs; 'qdq': QuantizeLinear/DequantizeLinear pairs around float operators with
-    symmetric signed activations, the form TensorRT builds INT8 engines from (it takes no
-    unsigned or asymmetric activations); on a CPU it runs about as fast as float32.
+    ``fmt`` names one of :data:`INT8_FORMS` (or is a form itself, for the benchmarks):
+    'qdq-u8': QuantizeLinear/DequantizeLinear pairs around float operators with unsigned
+    activations, which onnxruntime fuses into integer kernels at load, the fastest form on
+    the x86 CPUs measured; 'qoperator': QLinearConv and friends written out, unsigned
+    activations, a few percent slower; 'qdq': QDQ with symmetric signed activations, the form
+    TensorRT builds INT8 engines from (it takes no unsigned or asymmetric activations); on a
+    CPU it runs about as fast as float32. Every form first turns a batch norm the export kept
+    (one after an activation) into a 1x1 depthwise convolution, so the quantizer keeps it in
+    integers.
 
     Symbolic shape inference is skipped: cnncompile exports carry every shape but the batch
     axis, so ONNX's own inference suffices and sympy is not needed.
     """
+    from onnxruntime.quantization import quantize_static
+
+    form = INT8_FORMS[fmt] if isinstance(fmt, str) else fmt
+    prepared = work / "prepared.onnx"
+    try:
+        with quiet():
+            _prepare(source, prepared, form.depthwise_affine)
+            quantize_static(str(prepared), str(target), _reader(batches), **form.options())
+    except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
+        raise ExportError(_quantizer_failed(source, work, e)) from None
+
+
+def _prepare(source: Path, prepared: Path, depthwise_affine: bool) -> None:
+    """onnxruntime's pre-processing (shapes, graph optimisation) into ``prepared``, then (with
+    ``depthwise_affine``) the batch norms it left as depthwise convolutions
+    (:func:`affine_as_depthwise`)."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.quant_utils import model_has_pre_process_metadata
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    prepared = work / "prepared.onnx"
-    if fmt == "qdq":
-        form = {"quant_format": QuantFormat.QDQ, "activation_type": QuantType.QInt8,
-                "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
-    else:
-        form = {"quant_format": QuantFormat.QOperator, "activation_type": QuantType.QUInt8}
-    # onnxruntime logs advice through the root logger; the one line this prints is ours
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    graph = onnx.load(str(prepared))
+    if not model_has_pre_process_metadata(graph):
+        # it does not notice a full disk: its output comes back truncated
+        raise OSError(errno.ENOSPC, "the prepared model came back truncated")
+    # batch norms the quantizer would leave in float
+    if depthwise_affine and affine_as_depthwise(graph):
+        onnx.save(graph, str(prepared))
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Python warnings and log records below errors silenced: onnxruntime's quantizer logs
+    advice through the root logger and onnxconverter-common warns about every weight it
+    rounds; the lines quantize prints are its own."""
     muted = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        if not model_has_pre_process_metadata(onnx.load(str(prepared))):
-            # it does not notice a full disk: its output comes back truncated
-            raise OSError(errno.ENOSPC, "the prepared model came back truncated")
-        quantize_static(str(prepared), str(target), _reader(batches),
-                        weight_type=QuantType.QInt8, per_channel=True, **form)
-    except Exception as e:  # onnxruntime's quantizer raises many types, OSError among them
-        raise ExportError(_quantizer_failed(source, work, e)) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(muted)
 
@@ -179,7 +239,8 @@ def convert_fp16(model):
     except ImportError:
         raise ExportError("--mode fp16 needs onnxconverter-common: pip install "
                           "'cnncompile[deploy]'") from None
-    return float16.convert_float_to_float16(model, keep_io_types=True)
+    with quiet():
+        return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
 def _with_metadata(model, source_meta: dict[str, str], mode: str, detail: str):
@@ -191,17 +252,16 @@ def _with_metadata(model, source_meta: dict[str, str], mode: str, detail: str):
     return model
 
 
-def measure(model_path: Path, split, heads: list[str], names, seconds: float,
-             threads: int | None) -> Measured:
+def measure(model_path: Path, split, heads: list[str], names,
+            threads: int | None) -> dict[str, float]:
+    """The test accuracy per head of the model at ``model_path`` (its speed is timed beside
+    its counterpart's: :func:`cnncompile.runtime.bench.time_onnx`)."""
     from ..evaluation.evaluate import evaluate
     from ..runtime import OnnxModel
-    from ..runtime.bench import bench_onnx
 
     model = OnnxModel(model_path, provider="cpu", threads=threads)
     predict, fed = _predictor(model, split)
-    ev = evaluate(predict, fed, heads, names)
-    latency = bench_onnx(model, 1, seconds).percentile_ms(50)
-    return Measured(ev.accuracy, latency, model_path.stat().st_size)
+    return evaluate(predict, fed, heads, names).accuracy
 
 
 def quantized_model(source: Path, mode: str, fmt: str, work: Path,

@@ -1,77 +1,28 @@
 """Latency percentiles and throughput of an exported model, and the NumPy engine's beside it.
 
-Each measurement warms up, then calls the model until both a minimum number of calls and a
-minimum time are reached, on a fixed random batch. Throughput is samples per second over all
-timed calls.
+Both are timed by the one method of :mod:`cnncompile.runtime.timing` (warm, on a fixed random
+batch, medians of per-call times); throughput is samples per second at the median call.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import numpy as np
-
 from ..analysis.memory import check_estimate, check_memory, input_estimate
-from .session import run_interruptibly
-
-# A call at least this long runs where Ctrl-C can stop it (run_interruptibly); shorter calls
-# run directly, so that the helper thread's cost never shows in a latency
-SLOW_CALL_SECONDS = 0.1
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Per-call latencies of one batch size, in seconds."""
-
-    batch: int
-    seconds: tuple[float, ...]
-
-    def percentile_ms(self, q: float) -> float:
-        """The ``q``-th percentile latency in milliseconds."""
-        return float(np.percentile(self.seconds, q)) * 1e3
-
-    @property
-    def throughput(self) -> float:
-        """Samples per second over every timed call."""
-        return self.batch * len(self.seconds) / sum(self.seconds)
-
-
-def time_calls(fn: Callable[[], object], batch: int, min_seconds: float = 1.0,
-               min_calls: int = 5, warmup: int = 2, max_calls: int = 100_000) -> Timing:
-    """Call ``fn`` ``warmup`` times, then until ``min_calls`` and ``min_seconds`` are both met."""
-    for _ in range(warmup):
-        fn()
-    laps: list[float] = []
-    start = time.perf_counter()
-    while len(laps) < max_calls and (len(laps) < min_calls
-                                     or time.perf_counter() - start < min_seconds):
-        t = time.perf_counter()
-        fn()
-        laps.append(time.perf_counter() - t)
-    return Timing(batch, tuple(laps))
-
-
-def sample_batch(shape: tuple[int, ...], batch: int, seed: int = 0) -> np.ndarray:
-    """A fixed random float32 batch of per-sample ``shape`` (pixel-like values 0-1)."""
-    return np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
+from .timing import Timing, interleaved, sample_batch, time_models
 
 
 def bench_onnx(model, batch: int, min_seconds: float = 1.0) -> Timing:
-    """Latencies of ``model`` (an OnnxModel) on a batch of ``batch`` samples."""
-    check_estimate(input_estimate(model.input_shape, batch, copies=2), f"bench --batch {batch}")
-    x = model.prepare(sample_batch(model.input_shape, batch))
-    runner = getattr(model, "runner", None)
-    if runner is not None:  # I/O binding: the batch stays on the device between calls
-        return time_calls(runner.timed_call(x), batch, min_seconds)
-    feed = {model.input_name: x}
-    started = time.perf_counter()
-    run_interruptibly(model.session, None, feed)  # the first call, often the slowest
-    if time.perf_counter() - started >= SLOW_CALL_SECONDS:  # Ctrl-C must not wait for a call
-        return time_calls(lambda: run_interruptibly(model.session, None, feed), batch,
-                          min_seconds)
-    return time_calls(lambda: model.session.run(None, feed), batch, min_seconds)
+    """Times per call of ``model`` (an OnnxModel) on a batch of ``batch`` samples."""
+    return time_onnx({"model": model}, batch, min_seconds)["model"]
+
+
+def time_onnx(models: dict, batch: int, min_seconds: float,
+              purpose: str = "bench") -> dict[str, Timing]:
+    """``models`` (OnnxModels) timed side by side at ``batch`` by the shared method
+    (:func:`cnncompile.runtime.timing.time_models`), once the batch is known to fit."""
+    for m in models.values():
+        check_estimate(input_estimate(m.input_shape, batch, copies=2),
+                       f"{purpose} --batch {batch}")
+    return time_models(models, batch, min_seconds)
 
 
 def engine_of(model):
@@ -110,5 +61,5 @@ def bench_engine(graph, params, batch: int, min_seconds: float = 1.0) -> Timing:
     check_memory(graph, batch, purpose=f"the engine's bench --batch {batch}")
     ex = Executor(graph)
     x = sample_batch(graph.input_shape, batch)
-    return time_calls(lambda: ex.forward(params, x, training=False), batch, min_seconds,
-                      min_calls=2, warmup=1)
+    return interleaved({"engine": lambda: ex.forward(params, x, training=False)}, batch,
+                       seconds=min_seconds, min_rounds=2, warmup=1)["engine"]

@@ -73,7 +73,8 @@ def test_export_predict_and_quantize_the_trained_model(work):
     assert len(one[0].heads["output"]["top"]) == 2
     every = cnncompile.predict(str(root / "stripes.onnx"), [root / f"img{i}.png" for i in range(6)])
     assert [p.heads["output"]["top"][0]["label"] for p in every] == [LABELS[k] for k in y]
-    q = cnncompile.quantize(root / "stripes.onnx", root / "stripes.npz", max_drop=0.05)
+    q = cnncompile.quantize(root / "stripes.onnx", root / "stripes.npz", max_drop=0.05,
+                            min_speedup=0)  # a toy model: per-call overhead, not INT8's gain
     assert q.path == root / "stripes.int8.onnx" and q.path.is_file() and q.drop <= 0.05
 
 

@@ -68,6 +68,16 @@ def test_bench_prints_percentiles_throughput_and_the_engine(models):
         assert row[6] == f"{rate / engine:.1f}x"
 
 
+def test_bench_says_how_it_timed(models):
+    for threads, clock in (("1", "median CPU time per call, 1 onnxruntime thread)"),
+                           (None, "median wall time per call)")):
+        extra = ["--threads", threads] if threads else []
+        r = run("bench", models["images"].path, "--batch", "2", "--seconds", "0.02",
+                "--provider", "cpu", "--no-engine", *extra)
+        assert r.exit_code == 0, r.output
+        assert r.stdout.splitlines()[0].endswith(clock), r.stdout
+
+
 def test_bench_cuda_request_notes_the_cpu_fallback(models):
     r = run("bench", models["heads"].path, "--batch", "2", "--seconds", "0.02",
             "--provider", "cuda", "--no-engine")

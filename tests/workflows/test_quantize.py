@@ -21,7 +21,7 @@ MODEL = ROOT / "exported" / "fmnist_small.onnx"
 
 def test_the_result_holds_both_models_figures_and_the_written_path(tmp_path):
     r = wq.quantize_model(MODEL, "fashion-mnist", tmp_path / "m.int8.onnx", calibration=64,
-                          eval_samples=300, seconds=0.01, max_drop=0.05)
+                          eval_samples=300, seconds=0.01, max_drop=0.05, min_speedup=0)
     assert r.path == tmp_path / "m.int8.onnx" and r.path.is_file()
     assert (r.mode, r.samples, r.calibration, r.data) == ("int8", 300, 64, "fashion-mnist")
     assert set(r.float32.accuracy) == set(r.quantized.accuracy) == {"output"}
@@ -35,7 +35,7 @@ def test_the_default_output_sits_beside_the_model(tmp_path):
     source = tmp_path / "copy.onnx"
     source.write_bytes(MODEL.read_bytes())
     r = wq.quantize_model(source, "fashion-mnist", mode="fp16", eval_samples=100,
-                          seconds=0.01)
+                          seconds=0.01, min_speedup=0)
     assert r.path == tmp_path / "copy.fp16.onnx" and r.path.is_file()
 
 
@@ -58,6 +58,8 @@ def test_calibration_on_a_bad_set_is_refused_and_writes_nothing(tmp_path):
     ({"mode": "int4"}, "`--mode` must be one of int8, fp16. Received: 'int4'"),
     ({"calibration": 0}, "`--calibration` must be >= 1"),
     ({"max_drop": 2.0}, "`--max-drop` within 0-1"),
+    ({"batch": 0}, "`--batch` must be >= 1"),
+    ({"min_speedup": -0.5}, "`--min-speedup` >= 0. Received: batch=1, min_speedup=-0.5"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, options, message):
     with pytest.raises(DataError, match=re.escape(message)):
@@ -67,7 +69,8 @@ def test_bad_options_are_one_line_errors(tmp_path, options, message):
 
 def test_qdq_format_keeps_float_operators_between_quantize_pairs(tmp_path):
     r = wq.quantize_model(MODEL, "fashion-mnist", out=tmp_path / "qdq.onnx", calibration=100,
-                          eval_samples=300, seconds=0.01, fmt="qdq", max_drop=0.05)
+                          eval_samples=300, seconds=0.01, fmt="qdq", max_drop=0.05,
+                          min_speedup=0)
     model = onnx.load(str(r.path))
     ops = {n.op_type for n in model.graph.node}
     assert {"Conv", "QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops
@@ -76,8 +79,25 @@ def test_qdq_format_keeps_float_operators_between_quantize_pairs(tmp_path):
     types = {i.data_type for i in zero_points}  # int32 ones belong to the biases
     assert onnx.TensorProto.INT8 in types and onnx.TensorProto.UINT8 not in types
     assert all(not onnx.numpy_helper.to_array(i).any() for i in zero_points)  # symmetric
-    with pytest.raises(DataError, match="`--format` must be one of qoperator, qdq"):
+    with pytest.raises(DataError, match="`--format` must be one of qdq-u8, qoperator, qdq"):
         wq.quantize_model(MODEL, "fashion-mnist", fmt="qint")
+
+
+def test_the_default_form_is_qdq_with_uint8_activations_and_reports_float_nodes(tmp_path):
+    r = wq.quantize_model(MODEL, "fashion-mnist", out=tmp_path / "d.onnx", calibration=100,
+                          eval_samples=300, seconds=0.01, max_drop=0.05, min_speedup=0)
+    model = onnx.load(str(r.path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops
+    assert r.detail.startswith("static, QDQ, uint8 activations, int8 per-channel weights, "
+                               "batch norms as depthwise convolutions")
+    activations = [i for i in model.graph.initializer if i.name.endswith("_zero_point")
+                   and i.data_type != onnx.TensorProto.INT32]
+    assert {i.data_type for i in activations} == {onnx.TensorProto.UINT8, onnx.TensorProto.INT8}
+    # the NHWC input's transpose runs ahead of the first QuantizeLinear; nothing else is float
+    assert [(n.op, n.reason) for n in r.float_nodes] == [
+        ("Transpose", "takes the float graph input, ahead of the first QuantizeLinear")]
+    assert r.nodes == len(model.graph.node)
 
 
 def test_an_interruption_leaves_no_file(tmp_path, monkeypatch):
