@@ -6,7 +6,7 @@ output-layer losses and the optimisers the trainer uses.
 """
 
 # the modules holding the kernels, imported here so that KERNELS is complete for every caller
-from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401
+from . import activations, bias_map, conv, dense, elementwise, norm, pooling  # noqa: F401
 from .executor import Executor
 from .kernel import KERNELS
 from .params import init_params, validate_params
