@@ -5,9 +5,11 @@ sqrt(var + eps)``, ``t = shift - mean*s``). :func:`fold_batch_norm` folds one th
 follows a conv or dense; the textbook's ``LAB`` layers put it after the activation, where
 that fold cannot reach. This pass removes such a batch norm when an exact rewrite exists:
 
-1. **Scale backwards.** When the batch norm reads a relu or leaky relu (``f(s*z) = s*f(z)``
-   for ``s > 0``) of a conv or dense that nothing else reads and every ``s`` is positive,
-   the scale moves into that layer's output channels; what is left is the shift ``t``.
+1. **Backwards.** When every ``s`` is positive and the batch norm reads, through a chain of
+   single-reader nodes, a conv or dense, the scale moves into that layer's output channels
+   through max pools (``max(s*z) = s*max(z)``), relus and leaky relus (``f(s*z) = s*f(z)``)
+   and identities. The shift goes back too when no activation is on the way (a batch norm
+   after a max pool, as in ``fmnist_bn``); after an activation it is pushed forwards.
 2. **Push forwards.** Otherwise the whole affine ``(s, t)`` goes forward from the batch norm.
 
 Either way the affine travels to every reader of the value, as a per-channel scale (None
@@ -66,36 +68,42 @@ class Absorbed:
     shift: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def push_affine_forward(graph: Graph, params: Params | None = None) -> PassResult:
+def push_affine_forward(graph: Graph, params: Params | None = None, *,
+                        bias_maps: bool = True) -> PassResult:
     """Every batch norm that can be pushed exactly (see the module doc) removed, its affine
     absorbed by the conv and dense layers after it. Without ``params`` the graph is returned
-    unchanged: whether a push is exact depends on the values (the signs of the scales)."""
+    unchanged: whether a push is exact depends on the values (the signs of the scales).
+    ``bias_maps=False`` keeps a batch norm whose push would need a ``bias_map``."""
     if params is None:
         return PassResult(graph, params, False)
     out, new_params, changed = graph, params, False
     for name in [n.name for n in graph if n.op == "batch_norm"]:
-        rewritten = _push_one(out, new_params, name)
+        rewritten = _push_one(out, new_params, name, bias_maps)
         if rewritten is not None:
             out, new_params = rewritten
             changed = True
     return PassResult(out, new_params, changed)
 
 
-def _push_one(graph: Graph, params: Params, bn_name: str) -> tuple[Graph, Params] | None:
+def _push_one(graph: Graph, params: Params, bn_name: str,
+              bias_maps: bool) -> tuple[Graph, Params] | None:
     """The graph and parameters without batch norm ``bn_name``, or None where no exact push
     exists."""
     bn = graph[bn_name]
     if bn_name == graph.output:
         return None
     s, t = bn_scale_shift(bn, params)
-    producer = _scalable_producer(graph, bn) if np.all(s > 0) else None
-    affine = Affine(None if producer else s, np.broadcast_to(t, bn.shape).copy())
+    chain, shift_back = _backward_chain(graph, bn) if np.all(s > 0) else ([], False)
     absorbed = Absorbed()
-    if not _push(graph, params, bn_name, affine, absorbed):
-        return None
+    if not shift_back:
+        affine = Affine(None if chain else s, np.broadcast_to(t, bn.shape).copy())
+        if not _push(graph, params, bn_name, affine, absorbed):
+            return None
+        if not bias_maps and not all(map(is_uniform, absorbed.shift.values())):
+            return None
     out, new_params = graph.copy(), dict(params)
-    if producer:
-        _scale_outputs(out, new_params, producer, s)
+    if chain:
+        _scale_outputs(out, new_params, chain, s, t if shift_back else None)
     out.replace_all_uses_with(bn_name, bn.inputs[0])
     out.erase(bn_name)
     for p in bn.params:
@@ -107,22 +115,25 @@ def _push_one(graph: Graph, params: Params, bn_name: str) -> tuple[Graph, Params
     return out, new_params
 
 
-def _scalable_producer(graph: Graph, bn: Node) -> list[str]:
-    """The chain layer [-> bias_map] -> activation that a positive scale can move back into
-    (the layer first), or [] when there is none."""
+def _backward_chain(graph: Graph, bn: Node) -> tuple[list[str], bool]:
+    """The conv or dense layer a positive scale can move back into, with the nodes between it
+    and the batch norm (layer first), and whether the shift can go back too (no activation on
+    the way); ([], False) when there is none. Every node of the chain has one reader."""
     users = graph.users()
-    act = graph[bn.inputs[0]]
-    if act.op != "act" or act.attrs.func not in HOMOGENEOUS or users[act.name] != (bn.name,):
-        return []
-    chain = [act.name]
-    layer = graph[act.inputs[0]]
-    if layer.op == "bias_map" and users[layer.name] == (act.name,):
-        chain.insert(0, layer.name)
-        layer = graph[layer.inputs[0]]
-    if (layer.op not in ("conv", "dense") or users[layer.name] != (chain[0],)
-            or getattr(layer.attrs, "activation", None) is not None):
-        return []
-    return [layer.name, *chain]
+    chain: list[str] = []
+    shift_back = True
+    node, reader = graph[bn.inputs[0]], bn.name
+    while users[node.name] == (reader,):
+        chain.insert(0, node.name)
+        if node.op in ("conv", "dense"):
+            ok = getattr(node.attrs, "activation", None) is None
+            return (chain, shift_back) if ok else ([], False)
+        if node.op == "act" and node.attrs.func in HOMOGENEOUS:
+            shift_back = False
+        elif node.op not in ("max_pool", *PASS_THROUGH):
+            break
+        node, reader = graph[node.inputs[0]], node.name
+    return [], False
 
 
 def _push(graph: Graph, params: Params, value: str, affine: Affine, absorbed: Absorbed) -> bool:
@@ -200,17 +211,23 @@ def _absorb(node: Node, params: Params, a: Affine, absorbed: Absorbed) -> None:
     absorbed.shift[node.name] = absorbed.shift.get(node.name, 0.0) + made
 
 
-def _scale_outputs(graph: Graph, params: Params, chain: list[str], s: np.ndarray) -> None:
-    """Multiply the output channels of the layer (and its bias map) at the head of ``chain``."""
+def _scale_outputs(graph: Graph, params: Params, chain: list[str], s: np.ndarray,
+                   t: np.ndarray | None) -> None:
+    """Make the layer at the head of ``chain`` output ``s * y (+ t)``: its weight and bias, and
+    every bias map on the way, times ``s``; ``t`` added to its bias."""
     layer = graph[chain[0]]
     weight = f"{layer.name}.{'kernel' if layer.op == 'conv' else 'weight'}"
-    params[weight] = (np.asarray(params[weight], np.float64) * s).astype(params[weight].dtype)
-    if layer.attrs.bias:
-        bias = f"{layer.name}.bias"
-        params[bias] = (np.asarray(params[bias], np.float64) * s).astype(params[bias].dtype)
-    if chain[1] != chain[-1]:  # a bias_map between the layer and the activation
-        bias = f"{chain[1]}.bias"
-        params[bias] = (np.asarray(params[bias], np.float64) * s).astype(params[bias].dtype)
+    dtype = params[weight].dtype
+    params[weight] = (np.asarray(params[weight], np.float64) * s).astype(dtype)
+    for name in chain[1:]:
+        if graph[name].op == "bias_map":
+            key = f"{name}.bias"
+            params[key] = (np.asarray(params[key], np.float64) * s).astype(dtype)
+    if layer.attrs.bias or t is not None:
+        bias = np.asarray(params[f"{layer.name}.bias"], np.float64) if layer.attrs.bias else 0.0
+        params[f"{layer.name}.bias"] = (bias * s + (0.0 if t is None else t)).astype(dtype)
+    if not layer.attrs.bias:
+        graph.set_attrs(layer.name, replace(layer.attrs, bias=True))
 
 
 def _scale_inputs(node: Node, params: Params, factor: np.ndarray) -> None:
