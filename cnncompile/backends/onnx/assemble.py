@@ -35,7 +35,7 @@ BATCH_DIM = "N"
 class ExportOptions:
     """How to export: opset, input layout ('nhwc' as the data comes, or 'nchw'), outputs
     ('probs': softmax per head, sigmoid for binary; 'logits': the output layer as it is),
-    whether to fold batch norms into the conv/dense before them, whether to push the others
+    whether to fold batch norms into the conv/dense before them and whether to push the others
     (after an activation or a pool) into the layers after them where that is exact
     (:func:`~cnncompile.ir.passes.push_affine_forward`; off only to compare with the export
     before that pass), whether those pushes may add a constant map after a padded conv
@@ -72,7 +72,7 @@ def ir_version_for(opset: int) -> int:
 
 def pipeline(options: ExportOptions) -> tuple[Pass, ...]:
     """The IR passes the export runs before emitting: batch-norm folding, then pushing the
-    batch norms left forward, each unless switched off.
+    batch norms left forward; ``fold_batch_norm=False`` keeps every batch norm.
 
     By default a push that needs a ``bias_map`` (an ``Add`` of a constant ``[C, H, W]`` map
     after a padded conv) is not made: onnxruntime (CPU, one thread, interleaved medians,
@@ -82,9 +82,11 @@ def pipeline(options: ExportOptions) -> tuple[Pass, ...]:
     follows, but cannot take an ``Add`` of a constant: it reorders the tensor out of and back
     into NCHWc around it and the ``Relu`` after it no longer fuses into the conv.
     """
-    push = partial(push_affine_forward, bias_maps=options.bias_maps)
-    return ((fold_batch_norm,) if options.fold_batch_norm else ()) + (
-        (push,) if options.push_batch_norm else ())
+    if not options.fold_batch_norm:
+        return ()
+    if not options.push_batch_norm:
+        return (fold_batch_norm,)
+    return (fold_batch_norm, partial(push_affine_forward, bias_maps=options.bias_maps))
 
 
 def _emit_heads(ctx: EmitContext, graph, outputs: str) -> None:

@@ -126,7 +126,8 @@ def _backward_chain(graph: Graph, bn: Node) -> tuple[list[str], bool]:
     while users[node.name] == (reader,):
         chain.insert(0, node.name)
         if node.op in ("conv", "dense"):
-            ok = getattr(node.attrs, "activation", None) is None
+            # right after the layer it is fold_batch_norm's case, not this pass's
+            ok = getattr(node.attrs, "activation", None) is None and len(chain) > 1
             return (chain, shift_back) if ok else ([], False)
         if node.op == "act" and node.attrs.func in HOMOGENEOUS:
             shift_back = False
