@@ -168,7 +168,10 @@ def _into(graph: Graph, params: Params, node: Node, slots: list[int], a: Affine,
         shift = np.broadcast_to(a.shift.reshape(-1, a.shift.shape[-1])[0], node.shape).copy()
         return _push(graph, params, node.name, Affine(a.scale, shift), absorbed)
     if op == "avg_pool":
-        shift = avg_pool_of_map(a.shift, node.attrs.windows, node.attrs.count_pad)
+        if is_uniform(a.shift) and not node.attrs.count_pad:  # the mean of equal values
+            shift = np.broadcast_to(a.shift.reshape(-1, a.shift.shape[-1])[0], node.shape).copy()
+        else:
+            shift = avg_pool_of_map(a.shift, node.attrs.windows, node.attrs.count_pad)
         return _push(graph, params, node.name, Affine(a.scale, shift), absorbed)
     if op == "flatten":
         cells = a.shift.size // a.shift.shape[-1]
