@@ -1,6 +1,7 @@
 """What a linear windowed op makes of a constant map: the maths the push-affine pass needs.
 
-A shift pushed into a conv or an average pool is a constant ``[H, W, C]`` map ``T``; the op
+A shift pushed into a conv or an average pool is a constant ``[H, W, C]`` map ``T`` (or
+one ``[C]`` vector, the same at every position); the op
 being linear, ``op(x + T) = op(x) + op0(T)`` where ``op0`` is the op without its bias, reading
 ``T`` through the same windows (zero padding for a conv; real cells, or all ``k*k`` with
 ``count_pad``, for an average). These functions compute ``op0(T)`` in float64 from the IR's
@@ -39,6 +40,26 @@ def conv_of_map(t: np.ndarray, kernel: np.ndarray, windows: tuple[AxisWindow, Ax
                 out[..., g * opg:(g + 1) * opg] += (cells[..., g * cpg:(g + 1) * cpg]
                                                     @ kernel[dh, dw, :, g * opg:(g + 1) * opg])
     return out
+
+
+def conv_of_constant(t: np.ndarray, kernel: np.ndarray,
+                     windows: tuple[AxisWindow, AxisWindow], groups: int) -> np.ndarray:
+    """``conv(t)`` without bias, zero-padded, for ``t`` the same ``[cin]`` at every position:
+    ``[cout]`` when no window reads padding, else ``[oh, ow, cout]``.
+
+    Each output cell sums ``t @ kernel[dh, dw]`` over its real taps, and a tap is real when it
+    is real along both axes, so the map is the two axes' masks times those sums: no ``cin``
+    factor, which keeps pushing a shift through a 152-layer trunk quick.
+    """
+    kernel = np.asarray(kernel, np.float64)
+    cpg, cout = kernel.shape[2], kernel.shape[3]
+    opg = cout // groups
+    per_tap = np.concatenate([t[g * cpg:(g + 1) * cpg] @ kernel[:, :, :, g * opg:(g + 1) * opg]
+                              for g in range(groups)], axis=-1)  # [kh, kw, cout]
+    (_, rh), (_, rw) = _taps(windows[0]), _taps(windows[1])
+    if rh.all() and rw.all():
+        return per_tap.sum(axis=(0, 1))
+    return np.einsum("id,je,deo->ijo", rh.astype(np.float64), rw.astype(np.float64), per_tap)
 
 
 def avg_pool_of_map(t: np.ndarray, windows: tuple[AxisWindow, AxisWindow],

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..graph import Graph, Node, make_node
 from ..ops import NoAttrs
-from .affine_maps import avg_pool_of_map, conv_of_map, is_uniform
+from .affine_maps import avg_pool_of_map, conv_of_constant, conv_of_map, is_uniform
 from .fold_batch_norm import bn_scale_shift
 from .pipeline import Params, PassResult
 
@@ -52,10 +52,21 @@ PASS_THROUGH = ("dropout", "noise", "bias_map")
 @dataclass(frozen=True)
 class Affine:
     """``x -> scale * x + shift`` on a value: ``scale`` per last-axis entry (None: 1),
-    ``shift`` of the value's shape (float64)."""
+    ``shift`` one ``[C]`` vector for every position or a map of the value's shape (float64).
+    """
 
     scale: np.ndarray | None
     shift: np.ndarray
+
+    def per_channel(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The shift as one ``[C]`` vector, or None when it differs between positions."""
+        if self.shift.ndim < len(shape) or len(shape) == 1:
+            return self.shift
+        return self.shift.reshape(-1, shape[-1])[0] if is_uniform(self.shift) else None
+
+    def full(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The shift as a map of ``shape``."""
+        return np.broadcast_to(self.shift, shape)
 
 
 @dataclass
@@ -96,10 +107,11 @@ def _push_one(graph: Graph, params: Params, bn_name: str,
     chain, shift_back = _backward_chain(graph, bn) if np.all(s > 0) else ([], False)
     absorbed = Absorbed()
     if not shift_back:
-        affine = Affine(None if chain else s, np.broadcast_to(t, bn.shape).copy())
+        affine = Affine(None if chain else s, t)
         if not _push(graph, params, bn_name, affine, absorbed):
             return None
-        if not bias_maps and not all(map(is_uniform, absorbed.shift.values())):
+        if not bias_maps and not all(m.ndim == 1 or is_uniform(m)
+                                     for m in absorbed.shift.values()):
             return None
     out, new_params = graph.copy(), dict(params)
     if chain:
@@ -162,21 +174,25 @@ def _into(graph: Graph, params: Params, node: Node, slots: list[int], a: Affine,
             return _push(graph, params, node.name,
                          Affine(None, a.shift * bn_scale_shift(node, params)[0]), absorbed)
         return _push(graph, params, node.name, Affine(None, a.shift * len(slots)), absorbed)
+    shape = graph[node.inputs[slots[0]]].shape
     if op == "max_pool":
-        if (a.scale is not None and np.any(a.scale < 0)) or not is_uniform(a.shift):
+        vector = a.per_channel(shape)
+        if (a.scale is not None and np.any(a.scale < 0)) or vector is None:
             return False
-        shift = np.broadcast_to(a.shift.reshape(-1, a.shift.shape[-1])[0], node.shape).copy()
-        return _push(graph, params, node.name, Affine(a.scale, shift), absorbed)
+        return _push(graph, params, node.name, Affine(a.scale, vector), absorbed)
     if op == "avg_pool":
-        if is_uniform(a.shift) and not node.attrs.count_pad:  # the mean of equal values
-            shift = np.broadcast_to(a.shift.reshape(-1, a.shift.shape[-1])[0], node.shape).copy()
+        vector = a.per_channel(shape)
+        if vector is not None and not (node.attrs.count_pad
+                                       and _reads_padding(node.attrs.windows)):
+            shift = vector  # the mean of equal values
         else:
-            shift = avg_pool_of_map(a.shift, node.attrs.windows, node.attrs.count_pad)
+            shift = avg_pool_of_map(a.full(shape), node.attrs.windows, node.attrs.count_pad)
         return _push(graph, params, node.name, Affine(a.scale, shift), absorbed)
     if op == "flatten":
-        cells = a.shift.size // a.shift.shape[-1]
+        cells = int(np.prod(shape[:-1]))
         scale = None if a.scale is None else np.tile(a.scale, cells)
-        return _push(graph, params, node.name, Affine(scale, a.shift.reshape(-1)), absorbed)
+        return _push(graph, params, node.name, Affine(scale, a.full(shape).reshape(-1)),
+                     absorbed)
     if op == "tile":
         reps = node.attrs.reps
         scale = None if a.scale is None else np.tile(a.scale, reps)
@@ -192,14 +208,19 @@ def _into(graph: Graph, params: Params, node: Node, slots: list[int], a: Affine,
 
 def _concatenated(graph: Graph, node: Node, slots: list[int], a: Affine) -> Affine:
     """The affine on a concat's output: ``a`` on the channels of ``slots``, identity on the rest."""
+    vector = a.shift.ndim == 1
     scales, shifts = [], []
     for k, i in enumerate(node.inputs):
         shape = graph[i].shape
         here = k in slots
         scales.append(a.scale if here and a.scale is not None else np.ones(shape[-1]))
-        shifts.append(a.shift if here else np.zeros(shape))
+        shifts.append(a.shift if here else np.zeros(shape[-1:] if vector else shape))
     return Affine(None if a.scale is None else np.concatenate(scales),
                   np.concatenate(shifts, axis=-1))
+
+
+def _reads_padding(windows) -> bool:
+    return any(w.pad_lo > 0 or w.pad_hi > 0 for w in windows)
 
 
 def _absorb(node: Node, params: Params, a: Affine, absorbed: Absorbed) -> None:
@@ -208,8 +229,10 @@ def _absorb(node: Node, params: Params, a: Affine, absorbed: Absorbed) -> None:
     if a.scale is not None:
         absorbed.scale[node.name] = absorbed.scale.get(node.name, 1.0) * a.scale
     if node.op == "conv":
-        kernel = params[f"{node.name}.kernel"]
-        made = conv_of_map(a.shift, kernel, node.attrs.windows, node.attrs.groups)
+        kernel, windows, groups = (params[f"{node.name}.kernel"], node.attrs.windows,
+                                   node.attrs.groups)
+        made = (conv_of_constant(a.shift, kernel, windows, groups) if a.shift.ndim == 1
+                else conv_of_map(a.shift, kernel, windows, groups))
     else:
         made = a.shift @ np.asarray(params[f"{node.name}.weight"], np.float64)
     absorbed.shift[node.name] = absorbed.shift.get(node.name, 0.0) + made
@@ -257,7 +280,7 @@ def _add_shift(graph: Graph, params: Params, name: str, made: np.ndarray) -> Non
     dtype = params[f"{name}.{'kernel' if node.op == 'conv' else 'weight'}"].dtype
     bias = np.asarray(params[f"{name}.bias"], np.float64) if node.attrs.bias else 0.0
     total = bias + made
-    if node.op == "dense" or is_uniform(total):
+    if node.op == "dense" or total.ndim == 1 or is_uniform(total):
         params[f"{name}.bias"] = total.reshape(-1, total.shape[-1])[0].astype(dtype)
     else:
         interior = total[total.shape[0] // 2, total.shape[1] // 2]
