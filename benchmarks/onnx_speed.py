@@ -58,7 +58,7 @@ MODELS = {
     "fmnist": ("specs/fashion_mnist/fmnist_cnn.yaml", None),
     "residual_flower": ("specs/ch9/residual_flower.yaml", (64, 64, 3)),  # LAB
     "bottleneck_flower": ("specs/ch9/bottleneck_flower.yaml", (64, 64, 3)),  # LAB
-    "inception_flower_lab": ("specs/ch9/inception_flower_lab.yaml", (64, 64, 3)),  # LAB
+    "inception_flower_lab": ("specs/ch9/inception_flower_lab.yaml", None),  # LAB, 96x96
     "resnet50": ("specs/torchvision/resnet50.yaml", (224, 224, 3)),
 }
 # -- the same architecture in PyTorch ------------------------------------------------------------
