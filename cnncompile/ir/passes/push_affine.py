@@ -72,8 +72,9 @@ class Affine:
 @dataclass
 class Absorbed:
     """What the conv and dense layers at the end of the push take in, by node: a factor per
-    input channel (or feature) and an output map (conv: ``[oh, ow, cout]``, dense: ``[units]``)
-    computed with the layer's weights as they were before the push."""
+    input channel (or feature), and what the layer makes of the shift (``[cout]``, or for a
+    conv whose windows read padding ``[oh, ow, cout]``), computed with the layer's weights as
+    they were before the push (the scale applies to them after)."""
 
     scale: dict[str, np.ndarray] = field(default_factory=dict)
     shift: dict[str, np.ndarray] = field(default_factory=dict)
