@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from ...ir.graph import Graph
 from ...ir.passes import fold_batch_norm, push_affine_forward, run_passes
 from .kernel import Params
@@ -24,6 +26,8 @@ INFERENCE_PASSES = (fold_batch_norm, partial(push_affine_forward, bias_maps=Fals
 
 def inference_model(graph: Graph, params: Params) -> tuple[Graph, Params]:
     """``graph`` and ``params`` as the engine's inference runs them (new arrays where a pass
-    rewrote one; ``params`` itself is left alone)."""
-    out, new_params, _ = run_passes(graph, params, INFERENCE_PASSES)
+    rewrote one; ``params`` itself is left alone). Non-finite statistics give non-finite
+    weights without a warning: the predictor's output check names the cause."""
+    with np.errstate(all="ignore"):
+        out, new_params, _ = run_passes(graph, params, INFERENCE_PASSES)
     return out, new_params
