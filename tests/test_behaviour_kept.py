@@ -80,9 +80,12 @@ def onnx_graph_digest(name: str) -> str:
     return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()[:16]
 
 
+# fmnist_bn and residual_flower changed on purpose with push_affine_forward (issue 22): their
+# batch norms after a max pool or an activation are folded away (with push_batch_norm=False
+# the exports are byte for byte what they were: fa14f4d6c47e6723, 4c39d9ce524deeda).
 ONNX_GRAPHS = {
-    "fashion_mnist/fmnist_bn.yaml": "fa14f4d6c47e6723",
-    "ch9/residual_flower.yaml": "4c39d9ce524deeda",
+    "fashion_mnist/fmnist_bn.yaml": "38a1163cb6bdd277",
+    "ch9/residual_flower.yaml": "7def1835abd30089",
     "ch9/inception_flower.yaml": "1df82a1c573f4e4a",
     "torchvision/resnet18.yaml": "4add2517171af81c",
 }

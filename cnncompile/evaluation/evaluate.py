@@ -24,15 +24,17 @@ Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 def engine_predictor(graph, params: dict[str, np.ndarray], source: str = "the model"
                      ) -> Predictor:
-    """A predictor running ``graph`` with ``params`` in inference mode on the NumPy engine.
+    """A predictor running ``graph`` with ``params`` in inference mode on the NumPy engine, as
+    the engine's inference runs it (batch norms folded away: ``inference_model``).
 
     Raises (when called):
         DataError: NaN or infinity in the inputs or the outputs, naming the cause.
     """
-    from ..backends.numpy import Executor
+    from ..backends.numpy import Executor, inference_model
 
-    ex = Executor(graph)
-    return logits_predictor(graph.heads, lambda x: ex.forward(params, x, training=False),
+    folded, folded_params = inference_model(graph, params)
+    ex = Executor(folded)
+    return logits_predictor(graph.heads, lambda x: ex.forward(folded_params, x, training=False),
                             params, source)
 
 

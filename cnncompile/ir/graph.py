@@ -1,8 +1,8 @@
 """The IR graph: named nodes in topological order, each with its shape and parameters.
 
 Modelled on torch.fx: unique stable names, a readable printout, ``lint()`` for structural checks,
-and rewriting only through :meth:`Graph.replace_all_uses_with`, :meth:`Graph.erase` and
-:meth:`Graph.set_attrs`, which keep the users map right (it is computed once, not per reader).
+and rewriting only through :meth:`Graph.replace_all_uses_with`, :meth:`Graph.insert_after`,
+:meth:`Graph.erase` and :meth:`Graph.set_attrs`, which keep the users map right (it is computed once, not per reader).
 Alongside the flat node list the graph keeps :class:`Block`, the spec's own nesting
 (serial/parallel/add/loop/custom and leaf layers), which the tree and textbook reports print.
 """
@@ -173,6 +173,28 @@ class Graph:
                 self.aliases[k] = new
         self.aliases[old] = new
         return moved
+
+    def insert_after(self, name: str, node: Node) -> None:
+        """Put ``node``, which reads only ``name``, right after it and make every other reader
+        of ``name`` (and the graph output) read ``node`` instead: a new op on that edge.
+
+        Raises:
+            ValueError: ``node`` does not read exactly ``name``, or its name is taken.
+        """
+        if node.inputs != [name] or node.name in self.nodes:
+            raise ValueError(f"cannot insert {node.name!r} after {name!r}\n{self}")
+        users = self.users()
+        moved = users[name]
+        for u in moved:
+            reader = self.nodes[u]
+            reader.inputs = [node.name if i == name else i for i in reader.inputs]
+        items = list(self.nodes.items())
+        at = next(k for k, (n, _) in enumerate(items) if n == name) + 1
+        self.nodes = dict(items[:at] + [(node.name, node)] + items[at:])
+        self._users[node.name] = moved
+        self._users[name] = (node.name,)
+        if self.output == name:
+            self.output = node.name
 
     def erase(self, name: str) -> None:
         """Remove node ``name``, which nothing reads any more.

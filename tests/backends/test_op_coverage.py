@@ -85,6 +85,7 @@ CASES: dict[str, dict[str, tuple[object, tuple[int, ...]]]] = {
     "concat": {"image": (NoAttrs(), IMAGE), "flat": (NoAttrs(), FLAT)},
     "add": {"image": (NoAttrs(), IMAGE)},
     "tile": {"reps3": (TileAttrs(3), IMAGE)},
+    "bias_map": {"image": (NoAttrs(), IMAGE)},  # made by a pass only (push_affine_forward)
 }
 CASE_IDS = [(op, case) for op, cases in CASES.items() for case in cases]
 

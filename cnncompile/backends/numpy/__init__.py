@@ -6,9 +6,10 @@ output-layer losses and the optimisers the trainer uses.
 """
 
 # the modules holding the kernels, imported here so that KERNELS is complete for every caller
-from . import activations, conv, dense, elementwise, norm, pooling  # noqa: F401
+from . import activations, bias_map, conv, dense, elementwise, norm, pooling  # noqa: F401
 from .executor import Executor
+from .inference import inference_model
 from .kernel import KERNELS
 from .params import init_params, validate_params
 
-__all__ = ["Executor", "KERNELS", "init_params", "validate_params"]
+__all__ = ["Executor", "KERNELS", "inference_model", "init_params", "validate_params"]

@@ -202,6 +202,16 @@ def emit_add(ctx: EmitContext, node) -> None:
     ctx.set_value(node.name, Value(out, xs[0].layout))
 
 
+@emitter("bias_map")
+def emit_bias_map(ctx: EmitContext, node) -> None:
+    """Add of a constant ``[C, H, W]`` map (broadcast over the batch)."""
+    x = ctx.value(node.inputs[0])
+    bias = ctx.initializer(f"{node.name}.bias",
+                           to_out_first("HWC", ctx.param(f"{node.name}.bias")))
+    out = ctx.add("Add", [x.name, bias], ctx.value_name(node.name), node.name)
+    ctx.set_value(node.name, Value(out, x.layout))
+
+
 @emitter("tile")
 def emit_tile(ctx: EmitContext, node) -> None:
     """Channels tiled as whole blocks (np.tile: channel k is input channel k mod c).

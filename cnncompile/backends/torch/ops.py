@@ -142,6 +142,11 @@ def lower_add(m, n: Node, xs):
     return y
 
 
+@lowering("bias_map")
+def lower_bias_map(m, n: Node, xs):
+    return xs[0] + m.node_param(n, "bias")  # [C, H, W] (layout HWC, out-first)
+
+
 @lowering("tile")
 def lower_tile(m, n: Node, xs):
     x = xs[0]

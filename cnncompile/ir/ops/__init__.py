@@ -6,7 +6,7 @@ Importing this package registers every op in :data:`OPS`: it imports each op mod
 missing or disagrees with the NumPy engine.
 """
 
-from . import add, concat, flatten  # noqa: F401  (ops without names to export)
+from . import add, bias_map, concat, flatten  # noqa: F401  (ops without names to export)
 from .act import ACTIVATIONS, LEAKY_SLOPE, ActAttrs
 from .base import (
     LAYOUTS,

@@ -21,8 +21,8 @@ Shape = tuple[int, ...]
 WEIGHT_ROLES = ("kernel", "weight")  # drawn at random, L1/L2-decayed, laid out per op
 ROLES = (*WEIGHT_ROLES, "bias", "scale", "shift", "mean", "var")
 # Layouts of the IR's parameter arrays: a conv kernel [kh, kw, cin/groups, cout], a dense
-# weight [in, out], a per-channel vector [C].
-LAYOUTS = ("HWIO", "IO", "C")
+# weight [in, out], a per-channel vector [C], a per-position map [H, W, C] (bias_map).
+LAYOUTS = ("HWIO", "IO", "C", "HWC")
 
 
 class OpShapeError(Exception):

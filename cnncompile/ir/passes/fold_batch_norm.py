@@ -69,3 +69,11 @@ def _bn_affine(bn: Node, params: Params) -> tuple[np.ndarray, ...]:
     if bn.attrs.rescale:
         return params[f"{bn.name}.scale"], params[f"{bn.name}.shift"], mean, var
     return np.ones_like(mean), np.zeros_like(mean), mean, var
+
+
+def bn_scale_shift(bn: Node, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """A batch norm at inference as ``s * x + t`` per channel, in float64 (the push-affine
+    pass's view of it)."""
+    scale, shift, mean, var = (np.asarray(a, dtype=np.float64) for a in _bn_affine(bn, params))
+    s = scale / np.sqrt(var + bn.attrs.epsilon)
+    return s, shift - mean * s

@@ -57,16 +57,22 @@ def test_valid_offset_and_small_kernel_use_a_slice(ox):
         assert "Slice" in ox.op_types(r.model)
 
 
-def test_batch_norm_after_conv_is_folded_and_after_activation_is_not(ox):
+def test_batch_norm_after_conv_is_folded_and_after_activation_is_pushed(ox):
     _, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LBA}]]", "[8, 8, 3]")
     assert "BatchNormalization" not in ox.op_types(r.model)
     _, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LAB}]]", "[8, 8, 3]")
+    assert "BatchNormalization" not in ox.op_types(r.model)  # pushed into the output layer
+    _, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LAB}]]", "[8, 8, 3]",
+                            push_batch_norm=False)
     assert ox.op_types(r.model).count("BatchNormalization") == 1
 
 
 def test_folding_is_the_ir_pass_and_can_be_switched_off(ox):
     graph, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LBA}]]", "[8, 8, 3]",
                                 fold_batch_norm=False)
+    assert ox.op_types(r.model).count("BatchNormalization") == 1
+    _, r = ox.export_layers("[[conv, {ksize: 3, chn: 4, actions: LAB}]]", "[8, 8, 3]",
+                            fold_batch_norm=False)  # keeps every batch norm, pushes none
     assert ox.op_types(r.model).count("BatchNormalization") == 1
     assert r.shapes_checked == len(graph.nodes)
     model, ctx = build_model(graph, ox.random_params(graph), ExportOptions())

@@ -16,9 +16,10 @@ import pytest
 
 from cnncompile.analysis import analyze_graph
 from cnncompile.backends.onnx import ExportOptions, Weights, export_graph
+from cnncompile.backends.onnx.assemble import pipeline
 from cnncompile.frontend import load_spec
 from cnncompile.ir import lower
-from cnncompile.ir.passes import fold_batch_norm
+from cnncompile.ir.passes import run_passes
 
 SPECS = Path(__file__).resolve().parents[3] / "specs"
 ALL = sorted(str(p.relative_to(SPECS)) for p in SPECS.glob("*/*.yaml") if p.parent.name != "lib")
@@ -42,11 +43,11 @@ def test_spec_exports_checks_and_matches(ox, rel):
     big = totals.macs > BIG_MACS
     batch = 1 if big else 3
     x = np.random.default_rng(0).uniform(0, 1, (batch, *graph.input_shape)).astype(np.float32)
-    r = export_graph(spec, graph, Weights(ox.random_params(graph), "test"), None,
-                     ExportOptions(outputs="logits"), x=x)
+    params, options = ox.random_params(graph), ExportOptions(outputs="logits")
+    r = export_graph(spec, graph, Weights(params, "test"), None, options, x=x)
     assert r.shapes_checked == len(graph.nodes)
     assert r.parity.max_rel <= 1e-4
-    folded = set(graph.nodes) - set(fold_batch_norm(graph).graph.nodes)
+    folded = set(graph.nodes) - set(run_passes(graph, params, pipeline(options)).graph.nodes)
     emitted = {n.name for n in graph if n.op not in ("input", "dropout", "noise")
                and n.name not in folded}
     assert emitted <= {n.name for n in r.model.graph.node}  # node names come from IR names
