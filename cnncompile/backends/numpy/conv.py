@@ -200,7 +200,9 @@ class Conv(Kernel):
             """Kernel (and bias) gradient of part ``s``."""
             d = dy3[:, :, self._range(s)]
             c = self._part_columns(x, s, kept)
-            return np.matmul(d, c.transpose(0, 2, 1)), (
+            # [k, columns] @ [columns, og] rather than [og, columns] @ [columns, k]: the same
+            # sums, in the orientation OpenBLAS runs about 1.3x faster for a few output channels
+            return np.matmul(c, d.transpose(0, 2, 1)).transpose(0, 2, 1), (
                 dy[:, s].sum(axis=(1, 2, 3)) if self.bias else None)
 
         def input_task(s: slice) -> None:
