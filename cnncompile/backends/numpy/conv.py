@@ -32,7 +32,7 @@ from ...ir.passes import EPILOGUE_ACTIVATIONS
 from ...ir.window import AxisWindow
 from .activations import act_backward, act_forward
 from .kernel import Kernel, Params, RunContext, register
-from .parallel import elementwise, split
+from .parallel import elementwise, split, whole_rounds
 from .windows import spatial, tap_plan
 
 KEEP_BYTES = 64 << 20  # a training forward keeps the batch's columns up to this size
@@ -84,12 +84,16 @@ class Conv(Kernel):
             buf = self._buffers[name] = np.zeros(shape, self.dtype)
         return buf
 
-    def _parts(self, n: int, keep: bool) -> list[slice]:
+    def _parts(self, n: int, keep: bool, balanced: bool = False) -> list[slice]:
         """Batch parts: enough to share the matmuls out (each worth :data:`PART_MACS`), and,
         unless the whole batch's columns are kept, small enough for their columns to stay in
-        cache (about :data:`PART_BYTES`)."""
+        cache (about :data:`PART_BYTES`). ``balanced`` rounds their number up to whole
+        rounds of the threads: for the forward, whose columns are independent (the weight
+        gradient's parts fix the order of its batch sums, so backward keeps them)."""
         macs = n * self.cells * self.k * self.cout
         parts = max(1, min(self.pool.threads * 2, macs // PART_MACS))
+        if balanced:
+            parts = whole_rounds(parts, self.pool.threads)
         if not keep:
             parts = max(parts, math.ceil(n * self.cols_per_sample / PART_BYTES))
         return split(n, parts)
@@ -156,7 +160,7 @@ class Conv(Kernel):
         kept = None
         if ctx.training and not self.pointwise and n * self.cols_per_sample <= KEEP_BYTES:
             kept = self._kept("cols", (g, self.n_taps, self.cg, n * self.cells))
-        parts = self._parts(n, kept is not None or self.pointwise)
+        parts = self._parts(n, kept is not None or self.pointwise, balanced=True)
 
         def part(i: int) -> None:
             s = parts[i]
