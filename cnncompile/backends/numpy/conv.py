@@ -70,20 +70,12 @@ class Conv(Kernel):
                                     w.kernel - 1 - w.pad_hi, w.size) for w in a.windows)
             self.back_taps = [t for t in tap_plan(back) if not t.empty]
         self.cols_per_sample = self.cells * self.k * self.groups * self.dtype.itemsize
-        self._buffers: dict[str, np.ndarray] = {}
         self._saved: tuple | None = None
         if a.activation not in (None, *EPILOGUE_ACTIVATIONS):
             raise NotImplementedError(f"a conv cannot apply {a.activation!r} as its epilogue")
         self.epilogue: str | None = a.activation  # the activation fused into this conv
 
     # -- buffers and parts ------------------------------------------------------------------------
-    def _kept(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A buffer kept between steps; cells this kernel never writes stay zero."""
-        buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape:
-            buf = self._buffers[name] = np.zeros(shape, self.dtype)
-        return buf
-
     def _parts(self, n: int, keep: bool, balanced: bool = False) -> list[slice]:
         """Batch parts: enough to share the matmuls out (each worth :data:`PART_MACS`), and,
         unless the whole batch's columns are kept, small enough for their columns to stay in
@@ -156,10 +148,11 @@ class Conv(Kernel):
         n, g = x.shape[1], self.groups
         wk = self._kernel_matrix(p["kernel"])
         bias = p["bias"][:, None, None, None] if self.bias else None
-        y = np.empty((self.cout, n) + self.out_hw, self.dtype)
+        shape = (self.cout, n) + self.out_hw
+        y = self.kept("y", shape) if ctx.training else np.empty(shape, self.dtype)
         kept = None
         if ctx.training and not self.pointwise and n * self.cols_per_sample <= KEEP_BYTES:
-            kept = self._kept("cols", (g, self.n_taps, self.cg, n * self.cells))
+            kept = self.kept("cols", (g, self.n_taps, self.cg, n * self.cells))
         parts = self._parts(n, kept is not None or self.pointwise, balanced=True)
 
         def part(i: int) -> None:
@@ -184,7 +177,7 @@ class Conv(Kernel):
     def backward(self, dy, p, need_dx):
         x, kept, epilogue, y = self._saved
         if epilogue is not None:  # dy of the activation's output -> dy of the conv's
-            dz = np.empty(dy.shape, self.dtype)
+            dz = self.kept("dz", dy.shape)
             elementwise(self.pool, lambda r: act_backward(epilogue, dy[r], None, y[r], None,
                                                           dz[r]), dy.shape[0], dy.size)
             dy = dz
@@ -195,10 +188,11 @@ class Conv(Kernel):
         dy3 = dy.reshape(g, self.og, -1)
         dst = dy_cols = None
         if need_dx[0]:
-            fresh = np.empty if self.pointwise or self.back_taps is not None else np.zeros
-            dst = fresh(x.shape, self.dtype)
+            dst = self.kept("dx", x.shape)
+            if not self.pointwise and self.back_taps is None:
+                dst.fill(0)  # col2im adds
             if self.back_taps is not None:
-                dy_cols = self._kept("dy_cols", (g, self.n_taps, self.og, n) + x.shape[2:])
+                dy_cols = self.kept("dy_cols", (g, self.n_taps, self.og, n) + x.shape[2:])
 
         def weight_task(s: slice):
             """Kernel (and bias) gradient of part ``s``."""
