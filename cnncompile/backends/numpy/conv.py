@@ -69,6 +69,10 @@ class Conv(Kernel):
             back = tuple(AxisWindow(w.out, w.kernel, 1, w.kernel - 1 - w.pad_lo,
                                     w.kernel - 1 - w.pad_hi, w.size) for w in a.windows)
             self.back_taps = [t for t in tap_plan(back) if not t.empty]
+        # each tap's (column rows, input cells) as ready index tuples: a step of a small conv
+        # spends as long building them as copying
+        self._fill_at = _tap_indexes(self.taps)
+        self._back_at = _tap_indexes(self.back_taps or [])
         self.cols_per_sample = self.cells * self.k * self.groups * self.dtype.itemsize
         self._saved: tuple | None = None
         if a.activation not in (None, *EPILOGUE_ACTIVATIONS):
@@ -116,27 +120,31 @@ class Conv(Kernel):
         """im2col of batch part ``s`` into ``cols`` ([G, taps, cg, part columns])."""
         xg = _grouped(x[:, s], self.groups)
         c6 = _reshaped(cols, cols.shape[:3] + (s.stop - s.start,) + self.out_hw)
-        for t in self.taps:
-            c6[:, t.index][spatial(t.out)] = xg[spatial(t.inp)]
+        for rows, cells in self._fill_at:
+            c6[rows] = xg[cells]
 
     def _col2im(self, dcols: np.ndarray, dst: np.ndarray, s: slice) -> None:
         """Add part ``s``'s [G, k, columns] gradients onto ``dst``."""
         d = dcols.reshape((self.groups, self.n_taps, self.cg, -1))
         dxg = _grouped(dst[:, s], self.groups)
         d6 = d.reshape(d.shape[:3] + (s.stop - s.start,) + self.out_hw)
-        for t in self.taps:
-            dxg[spatial(t.inp)] += d6[:, t.index][spatial(t.out)]
+        for rows, cells in self._fill_at:
+            dxg[cells] += d6[rows]
 
-    def _transposed(self, dy: np.ndarray, kernel: np.ndarray, dx: np.ndarray, s: slice,
+    def _flipped(self, kernel: np.ndarray) -> np.ndarray:
+        """The [G, cg, taps*og] matrix of the flipped kernel, for :meth:`_transposed`."""
+        flipped = kernel[::-1, ::-1].reshape(self.n_taps, self.cg, self.groups, self.og)
+        return np.ascontiguousarray(flipped.transpose(2, 1, 0, 3)).reshape(self.groups,
+                                                                           self.cg, -1)
+
+    def _transposed(self, dy: np.ndarray, wf: np.ndarray, dx: np.ndarray, s: slice,
                     cols: np.ndarray) -> None:
-        """dx of part ``s`` (stride 1) as the conv of dy with the flipped kernel."""
+        """dx of part ``s`` (stride 1) as the conv of dy with the flipped kernel ``wf``."""
         g, n = self.groups, s.stop - s.start
         c = cols[:, :, :, s]
         dyg = _grouped(dy[:, s], g)
-        for t in self.back_taps:
-            c[:, t.index][spatial(t.out)] = dyg[spatial(t.inp)]
-        flipped = kernel[::-1, ::-1].reshape(self.n_taps, self.cg, g, self.og)
-        wf = np.ascontiguousarray(flipped.transpose(2, 1, 0, 3)).reshape(g, self.cg, -1)
+        for rows, cells in self._back_at:
+            c[rows] = dyg[cells]
         out = _reshaped(dx[:, s], (g, self.cg, -1))
         cm = c.reshape(g, self.n_taps * self.og, n * math.prod(dx.shape[2:]))
         for j in range(g):
@@ -182,7 +190,13 @@ class Conv(Kernel):
                                                           dz[r]), dy.shape[0], dy.size)
             dy = dz
         n, g = x.shape[1], self.groups
-        wk_t = self._kernel_matrix(p["kernel"]).transpose(0, 2, 1)
+        # the kernel matrix the input gradient multiplies by (built once, not per part)
+        if not need_dx[0]:
+            wk_t = None
+        elif self.back_taps is not None:
+            wk_t = self._flipped(p["kernel"])
+        else:
+            wk_t = self._kernel_matrix(p["kernel"]).transpose(0, 2, 1)
         parts = self._parts(n, kept is not None or self.pointwise)
         dy = np.ascontiguousarray(dy)
         dy3 = dy.reshape(g, self.og, -1)
@@ -207,7 +221,7 @@ class Conv(Kernel):
             """Input gradient of part ``s``: columns' gradient, summed back (col2im)."""
             d = dy3[:, :, self._range(s)]
             if self.back_taps is not None:
-                self._transposed(dy, p["kernel"], dst, s, dy_cols)
+                self._transposed(dy, wk_t, dst, s, dy_cols)
             elif self.pointwise:
                 out = _reshaped(dst[:, s], (g, self.cg, -1))
                 for j in range(g):
@@ -237,6 +251,12 @@ def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = buffers[dtype] = np.zeros(size, dtype)
     return buf[:size].reshape(shape)
+
+
+def _tap_indexes(taps) -> list[tuple[tuple, tuple]]:
+    """Per tap: the index of its rows and output cells in [G, taps, cg, N, OH, OW] columns, and
+    of the input cells it reads in the [G, cg, N, H, W] grouped input."""
+    return [((slice(None), t.index, Ellipsis) + t.out, spatial(t.inp)) for t in taps]
 
 
 def _reshaped(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
