@@ -7,6 +7,11 @@ update; inference is a forward pass without gradients. Rounds of the two alterna
 background load hits both alike; each figure is the median over rounds, after a warm-up.
 
     python benchmarks/engine_speed.py [--threads 2] [--rounds 5] [--seconds 0.6] [--only fmnist]
+                                      [--batch 10] [--passes train] [--baseline /path/to/checkout]
+
+``--baseline`` times a second engine, the one in another checkout's ``cnncompile`` (loaded under
+another package name), in the same alternating rounds: the gain of a change, measured side by
+side on a shared machine.
 """
 
 from __future__ import annotations
@@ -40,6 +45,44 @@ def _load_torch_graph():
     from cnncompile.backends.torch import GraphModule
 
     return GraphModule
+
+
+def _load_baseline(checkout: Path):
+    """``checkout``'s cnncompile package as the module ``cnncompile_baseline`` (its imports
+    inside the package are relative, so it runs its own code throughout)."""
+    import importlib.util
+
+    init = checkout / "cnncompile" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("cnncompile_baseline", init,
+                                                  submodule_search_locations=[str(init.parent)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cnncompile_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _engine_steps(package: str, path: Path, params, x, y, threads: int):
+    """(training step, inference step) of the NumPy engine of ``package`` on the spec at
+    ``path`` (lowered by that package), with its own copy of ``params``."""
+    import importlib
+
+    frontend = importlib.import_module(f"{package}.frontend")
+    graph = importlib.import_module(f"{package}.ir").lower(frontend.load_spec(path))
+    backend = importlib.import_module(f"{package}.backends.numpy")
+    losses = importlib.import_module(f"{package}.backends.numpy.losses")
+    optim = importlib.import_module(f"{package}.backends.numpy.optim")
+    params = {k: v.copy() for k, v in params.items()}
+    ex = backend.Executor(graph, threads=threads)
+    opt = optim.make_optimizer("adam", lr=1e-4)
+
+    def train():
+        logits = ex.forward(params, x, training=True)
+        opt.step(params, ex.backward(losses.loss_and_grad(graph.heads, logits, y).grad))
+
+    def infer():
+        ex.forward(params, x)
+
+    return train, infer
 
 
 def _rates(fns, batch: int, rounds: int, seconds: float) -> list[tuple[float, float]]:
@@ -76,9 +119,7 @@ def bench(label: str, path: str, batch: int, args, TorchGraph) -> list[tuple]:
     import torch
     import torch.nn.functional as F
 
-    from cnncompile.backends.numpy import Executor, init_params
-    from cnncompile.backends.numpy.losses import loss_and_grad
-    from cnncompile.backends.numpy.optim import make_optimizer
+    from cnncompile.backends.numpy import init_params
     from cnncompile.frontend import load_spec
     from cnncompile.ir import lower
 
@@ -88,33 +129,28 @@ def bench(label: str, path: str, batch: int, args, TorchGraph) -> list[tuple]:
     y = rng.integers(0, graph.output_shape[0], batch)
     params = init_params(graph, seed=0)
     model = TorchGraph(graph, params)
-    params = {k: v.copy() for k, v in params.items()}
-    ex = Executor(graph, threads=args.threads)
-    opt = make_optimizer("adam", lr=1e-4)
+    packages = ["cnncompile"] + (["cnncompile_baseline"] if args.baseline else [])
+    steps = [_engine_steps(p, ROOT / path, params, x, y, args.threads) for p in packages]
     topt = torch.optim.Adam(model.parameters(), lr=1e-4)
     xt, yt = torch.tensor(x), torch.tensor(y)
-
-    def engine_train():
-        logits = ex.forward(params, x, training=True)
-        opt.step(params, ex.backward(loss_and_grad(graph.heads, logits, y).grad))
 
     def torch_train():
         topt.zero_grad(set_to_none=True)
         F.cross_entropy(model(xt), yt).backward()
         topt.step()
 
-    def engine_infer():
-        ex.forward(params, x)
-
     def torch_infer():
         with torch.no_grad():
             model(xt)
 
-    model.train()
-    train = _rates([engine_train, torch_train], batch, args.rounds, args.seconds)
-    model.eval()
-    infer = _rates([engine_infer, torch_infer], batch, args.rounds, args.seconds)
-    return [(label, batch, "train", *train), (label, batch, "forward", *infer)]
+    rows = []
+    for mode, k, torch_step in (("train", 0, torch_train), ("forward", 1, torch_infer)):
+        if mode not in args.passes:
+            continue
+        model.train(mode == "train")
+        rates = _rates([s[k] for s in steps] + [torch_step], batch, args.rounds, args.seconds)
+        rows.append((label, batch, mode, rates[0], rates[-1], rates[1:-1]))
+    return rows
 
 
 def main() -> int:
@@ -123,6 +159,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.6, help="length of one timed round")
     ap.add_argument("--only", default="", help="run only models whose label contains this")
+    ap.add_argument("--batch", type=int, action="append",
+                    help="run only this batch size (repeatable)")
+    ap.add_argument("--passes", nargs="+", choices=("train", "forward"),
+                    default=["train", "forward"])
+    ap.add_argument("--baseline", type=Path,
+                    help="also time the engine of this checkout (its cnncompile package)")
     args = ap.parse_args()
     use_native_kernel()
     _set_threads(args.threads)
@@ -132,22 +174,29 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     TorchGraph = _load_torch_graph()
+    if args.baseline:
+        _load_baseline(args.baseline)
+        print(f"baseline engine: {args.baseline}")
     print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
           f"median of {args.rounds} rounds of ~{args.seconds}s")
     print(describe())  # BLAS threads: the engine runs BLAS on 1 inside its own thread pool
     print(f"{'model':16} {'batch':>5} {'pass':8} {'engine img/s':>13} {'torch img/s':>12} "
-          f"{'ratio':>6}  {'goal':10} {'CPU ms/img engine':>17} {'torch':>6}")
+          f"{'ratio':>6}  {'goal':10} {'CPU ms/img engine':>17} {'torch':>6}"
+          + (f" {'baseline img/s':>14} {'gain':>5}" if args.baseline else ""))
     for label, path, batches in MODELS:
         if args.only not in label:
             continue
         for batch in batches:
-            for name, b, mode, ours, theirs in bench(label, path, batch, args, TorchGraph):
+            if args.batch and batch not in args.batch:
+                continue
+            for name, b, mode, ours, theirs, base in bench(label, path, batch, args, TorchGraph):
                 goal = GOALS.get((name, mode, b), GOALS.get((name, mode), 0.5 if mode ==
                                                             "forward" else None))
                 ratio = ours[0] / theirs[0]
                 mark = "" if goal is None else f">={goal:.1f} {'ok' if ratio >= goal else 'MISS'}"
                 print(f"{name:16} {b:5d} {mode:8} {ours[0]:13.0f} {theirs[0]:12.0f} {ratio:6.2f}"
-                      f"  {mark:10} {ours[1]:17.2f} {theirs[1]:6.2f}", flush=True)
+                      f"  {mark:10} {ours[1]:17.2f} {theirs[1]:6.2f}"
+                      + "".join(f" {b[0]:14.0f} {ours[0] / b[0]:5.2f}" for b in base), flush=True)
     print(f"at the end: {describe()}")
     return 0
 

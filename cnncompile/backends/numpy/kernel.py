@@ -1,7 +1,7 @@
 """The kernel protocol and the engine's lowerings: one class per IR op, with a forward and a backward.
 
 An :class:`~cnncompile.backends.numpy.executor.Executor` builds one kernel object per graph node, so a
-kernel may cache index arrays and buffers for its node. A kernel keeps what its backward needs
+kernel may cache index arrays and buffers for its node (:meth:`Kernel.kept`). A kernel keeps what its backward needs
 from the latest training forward on ``self``; ``backward`` is only valid after such a forward.
 
 Inside the engine every tensor is channel-major: ``[C, N, H, W]`` for the IR's ``(H, W, C)``
@@ -48,6 +48,22 @@ class Kernel:
         self.in_shapes = in_shapes
         self.dtype = np.dtype(dtype)
         self.pool: WorkPool = pool(1)  # the executor sets its own
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def kept(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A buffer of ``shape`` that this kernel keeps from call to call: zeros when made,
+        then what the last call left in it (cells a kernel never writes stay zero).
+
+        For the big arrays of a training step: allocated afresh, each would come back from
+        the OS page by page every step (glibc hands big freed blocks back), costing more
+        than the work done in it. Only for arrays nothing outside the step keeps: what a
+        kernel returns into a training step is read within that step (the executor copies
+        what it hands out), and backward follows the latest training forward.
+        """
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[name] = np.zeros(shape, self.dtype)
+        return buf
 
     def forward(self, xs: list[np.ndarray], p: Params, ctx: RunContext) -> np.ndarray:
         raise NotImplementedError

@@ -102,9 +102,19 @@ def split(n: int, parts: int) -> list[slice]:
     return [slice(edges[i], edges[i + 1]) for i in range(parts)]
 
 
+def whole_rounds(parts: int, threads: int) -> int:
+    """``parts`` rounded up to a multiple of ``threads`` once there is more than one: 3 equal
+    parts on 2 threads take as long as 4 (one thread runs two), so 4 finish sooner.
+
+    >>> whole_rounds(3, 2), whole_rounds(1, 2), whole_rounds(4, 2)
+    (4, 1, 4)
+    """
+    return parts if parts <= 1 else -(-parts // threads) * threads
+
+
 def elementwise(p: WorkPool, fn: Callable[[slice], None], rows: int, size: int) -> None:
     """Run ``fn(rows_slice)`` over blocks of the leading axis (``size`` elements in all)."""
-    parts = min(p.threads * 2, max(1, size // MIN_PART_ELEMENTS))
+    parts = whole_rounds(min(p.threads * 2, max(1, size // MIN_PART_ELEMENTS)), p.threads)
     blocks = split(rows, parts)
     p.run(lambda i: fn(blocks[i]), len(blocks))
 

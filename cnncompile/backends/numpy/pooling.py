@@ -73,8 +73,11 @@ class MaxPool(_Pool):
         if not need_dx[0]:
             return [None], {}
         pw, ph = self.passes
-        drows = (np.empty if ph.tiles else np.zeros)(rows_shape, self.dtype)
-        dx = (np.empty if pw.tiles else np.zeros)(x_shape, self.dtype)
+        drows, dx = self.kept("drows", rows_shape), self.kept("dx", x_shape)
+        if not ph.tiles:  # some cells get no gradient; the others are added up
+            drows.fill(0)
+        if not pw.tiles:
+            dx.fill(0)
 
         def block(r: slice) -> None:
             ph.backward(dy[r], None if h_won is None else h_won[r], drows[r])
