@@ -55,10 +55,12 @@ def engine_of(model):
 
 
 def bench_engine(graph, params, batch: int, min_seconds: float = 1.0) -> Timing:
-    """Latencies of the NumPy engine's inference forward on a batch of ``batch`` samples."""
-    from ..backends.numpy import Executor
+    """Latencies of the NumPy engine's inference forward on a batch of ``batch`` samples: the
+    folded graph that `evaluate` runs (backends/numpy/inference.py)."""
+    from ..backends.numpy import Executor, inference_model
 
     check_memory(graph, batch, purpose=f"the engine's bench --batch {batch}")
+    graph, params = inference_model(graph, params)
     ex = Executor(graph)
     x = sample_batch(graph.input_shape, batch)
     return interleaved({"engine": lambda: ex.forward(params, x, training=False)}, batch,
