@@ -54,9 +54,11 @@ IR_HASHES = {
     "classic/worked_example.yaml": "c16a353bde263177",
     "classic/worked_example_nobias.yaml": "58317a5846d269ce",
     # momentum 0.99 now gives the rate 0.01 exactly (was 0.010000000000000009): issue 20
+    "fashion_mnist/best.yaml": "f7e0bde478eb7bdb",
     "fashion_mnist/fmnist_bn.yaml": "ac1146db73d7f105",
     "fashion_mnist/fmnist_cnn.yaml": "a460558ab68a7bce",
     "fashion_mnist/fmnist_plain.yaml": "26d398726615e846",
+    "fashion_mnist/under100k.yaml": "6513928f16a3294b",
     "torchvision/resnet152.yaml": "fb13c91f4c5e336d",
     "torchvision/resnet18.yaml": "f00c0355e5ea4649",
     "torchvision/resnet50.yaml": "5cee9e669d2aae6f",
