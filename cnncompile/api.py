@@ -194,7 +194,8 @@ class Model:
 
         ``weights`` is a run folder or a weights file (None: the initialisation); ``options``
         are export's, by their Python names: ``opset``, ``layout``, ``outputs``, ``seed``,
-        ``init``, ``data``, ``parity_batch``, ``scale``, ``triton``, ``triton_options``.
+        ``init``, ``data``, ``parity_batch``, ``scale``, ``triton``, ``triton_options``,
+        ``fold_all``.
 
         Raises:
             ExportError: the model fails the checker, the shape check or the parity check;

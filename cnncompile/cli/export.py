@@ -52,6 +52,10 @@ def export(
         "checkpoint's, else none]."),
     input: Optional[str] = spec_options.input,
     classes: Optional[int] = spec_options.classes,
+    fold_all: bool = typer.Option(False, "--fold-all", help="Remove every batch norm that an "
+                                  "exact rewrite can, a constant border map after a padded conv "
+                                  "where one is needed (by default those stay batch norms: "
+                                  "onnxruntime runs them faster on a CPU; docs/architecture.md)."),
     triton: Optional[Path] = typer.Option(
         None, "--triton", help="Also write a Triton model repository here: REPO/NAME/"
         "config.pbtxt, 1/model.onnx and labels.txt (needs the `triton` extra)."),
@@ -85,7 +89,7 @@ def export(
         spec, weights, out, opset=opset, layout=layout.value, outputs=outputs.value, seed=seed,
         init=init.value, data=data, parity_batch=parity_batch, scale=scale,
         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"), input_shape=input,
-        classes=classes, triton=triton, triton_options=triton_options,
+        classes=classes, triton=triton, triton_options=triton_options, fold_all=fold_all,
         progress=DecodeProgress())
     for warning in outcome.warnings:
         warn(warning)

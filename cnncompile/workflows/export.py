@@ -100,6 +100,7 @@ def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
                  scale: float | None = None, mean: object = None, std: object = None,
                  input_shape: tuple[int, ...] | str | None = None, classes: int | None = None,
                  triton: str | Path | None = None, triton_options=None,
+                 fold_all: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> ExportOutcome:
     """Export ``spec`` to ONNX: checker-clean, shapes equal to the IR's, outputs the engine's.
 
@@ -113,6 +114,9 @@ def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
             std); the scale defaults to the checkpoint's, else the data set's, else 1.0.
         triton: also write a Triton model repository here, with ``triton_options``
             (:class:`cnncompile.deploy.triton.TritonOptions`, checked before anything is built).
+        fold_all: remove every batch norm that an exact rewrite can remove, adding a constant
+            border map after a padded conv where one needs it (``ExportOptions.bias_maps``);
+            by default those stay batch norms, which onnxruntime runs faster on a CPU.
         progress: ``progress(done, total)`` while an image folder is first decoded.
     Returns:
         The export's figures; nothing is written unless every check passes.
@@ -138,7 +142,7 @@ def export_model(spec: Spec | str | Path, weights: str | Path | None = None,
     if out is None and triton is None:
         out = default_output(EXPORT_FOLDER / f"{s.name}.onnx")
     options = ExportOptions(opset=opset if opset is not None else DEFAULT_OPSET,
-                            layout=layout, outputs=outputs)
+                            layout=layout, outputs=outputs, bias_maps=fold_all)
     out = Path(out) if out is not None else None
     # with --triton the -o file is written with the repository, both or neither
     result = export_graph(s, graph, w, out if triton is None else None, options,

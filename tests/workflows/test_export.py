@@ -128,3 +128,29 @@ def test_a_checkpoint_record_for_another_input_is_refused(spec_file, tmp_path):
     with pytest.raises(DataError, match=r"checkpoint.npz: the preprocessing record says the "
                                         r"input is \[28, 28, 1\] but the model takes \[6, 5, 1\]"):
         export_model(spec_file, ckpt, tmp_path / "m.onnx")
+
+
+LAB_SPEC = """\
+name: lab
+input: [8, 8, 2]
+output: {classes: 3}
+layers: [[conv, {ksize: 3, chn: 4, actions: LAB}], [conv, {ksize: 3, chn: 4}]]
+"""
+
+
+@pytest.mark.parametrize("fold_all, kept", [(False, 1), (True, 0)])
+def test_fold_all_removes_the_batch_norm_a_padded_conv_reads(tmp_path, fold_all, kept):
+    # a batch norm after the activation whose shift reaches a padded conv: the default export
+    # keeps it (faster in onnxruntime), --fold-all adds a border map and keeps none
+    graph = lower(parse_spec(LAB_SPEC))
+    params = init_params(graph, seed=0)
+    rng = np.random.default_rng(0)
+    for name in params:
+        if name.endswith((".mean", ".shift")):
+            params[name] = rng.normal(0, 0.5, params[name].shape).astype(np.float32)
+    weights = tmp_path / "w.npz"
+    np.savez(weights, **params)
+    out = tmp_path / "lab.onnx"
+    export_model(parse_spec(LAB_SPEC), weights, out, fold_all=fold_all)
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("BatchNormalization") == kept  # and the parity check passed
